@@ -1,0 +1,5 @@
+import sys
+
+from feratt.cli import main
+
+sys.exit(main())
