@@ -1,0 +1,53 @@
+"""The prepared-face cache: hits, and invalidation when the source or the settings change."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from native_layouts import write_jaffe
+
+from feratt.data import open_dataset
+from feratt.data.cache import prepare_cached
+from feratt.data.faces import prepare_faces
+
+
+def entries(cache_dir):
+    return sorted(p.name for p in cache_dir.iterdir() if not p.name.startswith("."))
+
+
+def test_cache_hit_equals_fresh_preparation(tmp_path, face_pixels):
+    root = write_jaffe(tmp_path / "jaffe", face_pixels)
+    cache_dir = tmp_path / "cache"
+    first = prepare_cached(open_dataset(root), cache_dir, size=32)
+    second = prepare_cached(open_dataset(root), cache_dir, size=32)
+    assert not first.meta["cache_hit"] and second.meta["cache_hit"]
+    assert first.meta["cache_path"] == second.meta["cache_path"]
+    fresh = prepare_faces(open_dataset(root), size=32)
+    for name in ("faces", "masks", "labels", "subjects", "paths"):
+        assert np.array_equal(getattr(second, name), getattr(fresh, name))
+    assert second.classes == fresh.classes
+    assert isinstance(second.faces, np.memmap) and second.faces.flags.writeable
+    second.faces[0] = 0  # copy-on-write: the cache file keeps its pixels
+    loaded = prepare_cached(open_dataset(root), cache_dir, size=32, mmap=False)
+    assert not isinstance(loaded.faces, np.memmap) and np.array_equal(loaded.faces, fresh.faces)
+    assert {f.name for f in (cache_dir / entries(cache_dir)[0]).iterdir()} == {
+        "faces.npy", "masks.npy", "labels.npy", "subjects.npy", "paths.npy", "index.json"
+    }  # fmt: skip
+
+
+def test_cache_invalidated_by_source_and_settings(tmp_path, face_pixels):
+    root = write_jaffe(tmp_path / "jaffe", face_pixels)
+    cache_dir = tmp_path / "cache"
+    prepare_cached(open_dataset(root), cache_dir, size=32)
+    bigger = prepare_cached(open_dataset(root), cache_dir, size=48)
+    assert not bigger.meta["cache_hit"] and len(entries(cache_dir)) == 2  # both settings kept
+    image = root / "KA.AN1.39.tiff"
+    stat = image.stat()
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    changed = prepare_cached(open_dataset(root), cache_dir, size=32)
+    assert not changed.meta["cache_hit"]
+    assert len(entries(cache_dir)) == 2  # the stale size-32 entry was replaced
+    (root / "NA.FE3.86.tiff").unlink()
+    fewer = prepare_cached(open_dataset(root), cache_dir, size=32)
+    assert not fewer.meta["cache_hit"] and len(fewer) == 4
