@@ -10,7 +10,8 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
-torch.set_num_threads(2)
+# Tiny test models gain nothing from intra-op threads, and oversubscribed cores slow them badly.
+torch.set_num_threads(1)
 
 
 def _shared(sub: str) -> Path:

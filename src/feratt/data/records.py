@@ -53,7 +53,9 @@ class PreparedFaces:
     def __post_init__(self) -> None:
         n = len(self.faces)
         if self.faces.ndim != 4 or self.faces.dtype != np.uint8:
-            raise ValueError(f"faces must be uint8 (N, C, S, S), got {self.faces.dtype} {self.faces.shape}")
+            raise ValueError(
+                f"faces must be uint8 (N, C, S, S), got {self.faces.dtype} {self.faces.shape}"
+            )
         if self.masks.shape != (n, *self.faces.shape[2:]):
             raise ValueError(
                 f"masks must be (N, S, S) = {(n, *self.faces.shape[2:])}, got {self.masks.shape}"
