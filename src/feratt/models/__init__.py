@@ -1,0 +1,25 @@
+"""The FERAtt model family; importing this package registers the built-in model builders."""
+
+from feratt.models.attention import AttentionUNet
+from feratt.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from feratt.models.encoder import ResNet34Encoder
+from feratt.models.feratt import FERAtt, feratt_cls, feratt_rep_cls, preactresnet18
+from feratt.models.output import FERAttOutput
+from feratt.models.preactresnet import PreActResNet
+from feratt.models.reconstruction import FeatureExtractor, ReconstructionHead
+
+__all__ = [
+    "AttentionUNet",
+    "Checkpoint",
+    "FERAtt",
+    "FERAttOutput",
+    "FeatureExtractor",
+    "PreActResNet",
+    "ReconstructionHead",
+    "ResNet34Encoder",
+    "feratt_cls",
+    "feratt_rep_cls",
+    "load_checkpoint",
+    "preactresnet18",
+    "save_checkpoint",
+]

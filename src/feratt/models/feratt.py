@@ -1,0 +1,196 @@
+"""FERAtt (Marrero Fernandez et al., CVPRW 2019): attention, feature, reconstruction and
+representation modules composed into one network, and the registered builders of the paper's three
+models (`preactresnet18`, `feratt_cls`, `feratt_rep_cls`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from feratt.config import ModelConfig
+from feratt.models.attention import AttentionUNet
+from feratt.models.checkpoint import load_checkpoint
+from feratt.models.layers import Normalize
+from feratt.models.output import FERAttOutput
+from feratt.models.preactresnet import PreActResNet
+from feratt.models.reconstruction import FeatureExtractor, ReconstructionHead
+from feratt.registry import register_model
+
+# The encoder's stride 32 plus the U-Net's max-pool to the 1x1 center.
+_ATTENTION_SIZE_MULTIPLE = 64
+
+
+class FERAtt(nn.Module):
+    """The FERAtt network; without the attention modules it is the PreActResNet18 baseline.
+
+    Input: float images in [0, 1], (N, C, S, S) with C = config.in_channels (grey is replicated
+    to 3 channels) and S a multiple of 64 (of 2 for the baseline). Normalisation happens inside.
+    Forward (SPEC section 1): A = G_att(I), F = G_ft(I), M = sigmoid(A) * F,
+    I_att = G_rec(M, I, A); G_rep classifies I_att (the baseline: I) average-pooled to S/2.
+
+    Args:
+        config: the ModelConfig this network was built from (kept as `.config`).
+        classifier: G_rep; its embedding layer, if any, gives `FERAttOutput.embedding`.
+        attention, features, reconstruction: G_att, G_ft, G_rec; all three or none.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        classifier: PreActResNet,
+        attention: AttentionUNet | None = None,
+        features: FeatureExtractor | None = None,
+        reconstruction: ReconstructionHead | None = None,
+    ) -> None:
+        super().__init__()
+        parts = (attention, features, reconstruction)
+        if any(p is None for p in parts) and any(p is not None for p in parts):
+            raise ValueError("FERAtt needs all of attention, features, reconstruction, or none")
+        self.config = config
+        self.normalize = Normalize()
+        self.attention = attention
+        self.features = features
+        self.reconstruction = reconstruction
+        self.classifier = classifier
+
+    @property
+    def has_attention(self) -> bool:
+        return self.attention is not None
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        multiple = _ATTENTION_SIZE_MULTIPLE if self.has_attention else 2
+        if x.ndim != 4 or x.shape[1] != self.config.in_channels or not x.is_floating_point():
+            raise ValueError(
+                f"{self.config.name} expects float images (N, {self.config.in_channels}, S, S) "
+                f"in [0, 1]; got {x.dtype} {tuple(x.shape)}"
+            )
+        if x.shape[-1] % multiple or x.shape[-2] % multiple:
+            raise ValueError(
+                f"{self.config.name} needs height and width divisible by {multiple}; got "
+                f"{tuple(x.shape[-2:])}: resize or pad the images (e.g. to 64x64)"
+            )
+
+    def forward(self, x: torch.Tensor) -> FERAttOutput:
+        self._check_input(x)
+        image = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+        attention_map = features = attention_image = None
+        classifier_input = image
+        if self.attention is not None:
+            normalized = self.normalize(image)
+            attention_map = self.attention(normalized)
+            features = self.features(normalized)
+            fused = torch.sigmoid(attention_map) * features  # M = sigma(A) * F (fusion)
+            attention_image = self.reconstruction(fused, image, attention_map)
+            classifier_input = attention_image
+        # Averaging commutes with the affine normalisation; pooling first is cheaper.
+        pooled = self.normalize(F.avg_pool2d(classifier_input, 2))
+        pre_logits = self.classifier.forward_head(
+            self.classifier.forward_features(pooled), pre_logits=True
+        )
+        return FERAttOutput(
+            logits=self.classifier.fc(pre_logits),
+            embedding=pre_logits if self.classifier.embedding_dim is not None else None,
+            attention_image=attention_image,
+            attention_map=attention_map,
+            features=features,
+        )
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, map_location: str | torch.device = "cpu") -> FERAtt:
+        """Rebuild the exact model stored by `save_checkpoint` (or a Lightning .ckpt)."""
+        model = load_checkpoint(path, map_location=map_location).model
+        if not isinstance(model, cls):
+            raise ValueError(f"{path}: holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+
+def _validate(config: ModelConfig, attention: bool) -> None:
+    multiple = _ATTENTION_SIZE_MULTIPLE if attention else 2
+    problems = []
+    if config.num_classes < 2:
+        problems.append(f"num_classes must be >= 2, got {config.num_classes}")
+    if config.embedding_dim < 1:
+        problems.append(f"embedding_dim must be >= 1, got {config.embedding_dim}")
+    if config.in_channels not in (1, 3):
+        problems.append(f"in_channels must be 1 or 3, got {config.in_channels}")
+    if config.input_size < multiple or config.input_size % multiple:
+        problems.append(f"input_size must be a multiple of {multiple}, got {config.input_size}")
+    if config.width <= 0:
+        problems.append(f"width must be > 0, got {config.width}")
+    if problems:
+        raise ValueError(f"invalid {config.name} config: " + "; ".join(problems))
+
+
+def _build(
+    config: ModelConfig, attention: bool, rep: bool, encoder_weights: str | Path | None = None
+) -> FERAtt:
+    _validate(config, attention)
+    k, width = config.num_classes, config.width
+    classifier = PreActResNet(k, embedding_dim=config.embedding_dim if rep else None, width=width)
+    if not attention:
+        return FERAtt(config, classifier)
+    return FERAtt(
+        config,
+        classifier,
+        attention=AttentionUNet(k, width, encoder_weights=encoder_weights),
+        features=FeatureExtractor(k),
+        reconstruction=ReconstructionHead(k, width),
+    )
+
+
+@register_model
+def preactresnet18(
+    num_classes: int = 8,
+    embedding_dim: int = 64,
+    input_size: int = 64,
+    in_channels: int = 3,
+    width: float = 1.0,
+) -> FERAtt:
+    """The paper's baseline: PreActResNet18 alone on the input average-pooled to half size.
+
+    `embedding_dim` is accepted for a uniform builder signature and recorded, but unused.
+    """
+    config = ModelConfig(
+        "preactresnet18", num_classes, embedding_dim, input_size, in_channels, width
+    )
+    return _build(config, attention=False, rep=False)
+
+
+@register_model
+def feratt_cls(
+    num_classes: int = 8,
+    embedding_dim: int = 64,
+    input_size: int = 64,
+    in_channels: int = 3,
+    width: float = 1.0,
+    encoder_weights: str | Path | None = None,
+) -> FERAtt:
+    """FERAtt+Cls: attention modules and a PreActResNet18 classifier (trained with L_cls + L_att).
+
+    `encoder_weights`: optional torchvision ResNet34 state dict file for G_att's encoder.
+    """
+    config = ModelConfig("feratt_cls", num_classes, embedding_dim, input_size, in_channels, width)
+    return _build(config, attention=True, rep=False, encoder_weights=encoder_weights)
+
+
+@register_model
+def feratt_rep_cls(
+    num_classes: int = 8,
+    embedding_dim: int = 64,
+    input_size: int = 64,
+    in_channels: int = 3,
+    width: float = 1.0,
+    encoder_weights: str | Path | None = None,
+) -> FERAtt:
+    """FERAtt+Rep+Cls: attention modules, the d-dim embedding z and classifier (+ L_rep).
+
+    `encoder_weights`: optional torchvision ResNet34 state dict file for G_att's encoder.
+    """
+    config = ModelConfig(
+        "feratt_rep_cls", num_classes, embedding_dim, input_size, in_channels, width
+    )
+    return _build(config, attention=True, rep=True, encoder_weights=encoder_weights)

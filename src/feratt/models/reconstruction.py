@@ -1,0 +1,50 @@
+"""G_ft (feature extraction) and G_rec (reconstruction of the attention image I_att)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from feratt.models.layers import ResidualBlock, scaled
+
+
+class FeatureExtractor(nn.Module):
+    """G_ft: conv9x9(3->K), 8 residual blocks, conv3x3, plus a global skip from the first conv.
+
+    Output F has K channels at full resolution, one feature map per class, fused with A.
+    """
+
+    def __init__(self, num_classes: int, in_channels: int = 3, num_blocks: int = 8) -> None:
+        super().__init__()
+        self.conv_in = nn.Conv2d(in_channels, num_classes, kernel_size=9, padding=4)
+        self.blocks = nn.Sequential(*(ResidualBlock(num_classes) for _ in range(num_blocks)))
+        self.conv_out = nn.Conv2d(num_classes, num_classes, kernel_size=3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        stem = self.conv_in(x)
+        return stem + self.conv_out(self.blocks(stem))
+
+
+class ReconstructionHead(nn.Module):
+    """G_rec: concat(M, I, A) (2K+3 ch) -> conv3x3(->32)+ReLU -> conv1x1(->3) -> BN -> ReLU = I_att.
+
+    Args:
+        num_classes: K.
+        width: multiplier of the 32 hidden channels.
+    """
+
+    def __init__(self, num_classes: int, width: float = 1.0, image_channels: int = 3) -> None:
+        super().__init__()
+        hidden = scaled(32, width)
+        self.layers = nn.Sequential(
+            nn.Conv2d(2 * num_classes + image_channels, hidden, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, image_channels, kernel_size=1),
+            nn.BatchNorm2d(image_channels),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(
+        self, fused: torch.Tensor, image: torch.Tensor, attention: torch.Tensor
+    ) -> torch.Tensor:
+        return self.layers(torch.cat([fused, image, attention], dim=1))

@@ -1,0 +1,136 @@
+"""Every registered model: output shapes, parameter counts, gradients, bf16/channels_last."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from feratt import create_model, list_models
+from feratt.config import ModelConfig
+from feratt.losses import FERAttLoss
+from feratt.models import FERAtt
+
+TINY = 0.125  # width multiplier that keeps the tests fast
+
+
+def test_the_papers_three_models_are_registered() -> None:
+    assert {"preactresnet18", "feratt_cls", "feratt_rep_cls"} <= set(list_models())
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("size", [64, 128])
+@pytest.mark.parametrize(("num_classes", "channels"), [(7, 1), (8, 3)])
+def test_output_shapes(name: str, size: int, num_classes: int, channels: int) -> None:
+    model = create_model(
+        name,
+        num_classes=num_classes,
+        embedding_dim=16,
+        input_size=size,
+        in_channels=channels,
+        width=TINY,
+    )
+    assert model.config == ModelConfig(name, num_classes, 16, size, channels, TINY)
+    with torch.no_grad():
+        out = model(torch.rand(2, channels, size, size))
+    assert out.logits.shape == (2, num_classes)
+    attention = name != "preactresnet18"
+    assert (out.embedding is not None) == (name == "feratt_rep_cls")
+    if out.embedding is not None:
+        assert out.embedding.shape == (2, 16)
+    for field in ("attention_image", "attention_map", "features"):
+        assert (getattr(out, field) is not None) == attention, field
+    if attention:
+        assert out.attention_image.shape == (2, 3, size, size)
+        assert out.attention_image.min() >= 0  # BN + ReLU output
+        assert out.attention_map.shape == (2, num_classes, size, size)
+        assert out.features.shape == (2, num_classes, size, size)
+
+
+def _millions(model: torch.nn.Module) -> float:
+    return sum(p.numel() for p in model.parameters()) / 1e6
+
+
+# The paper's 46.3 M counts the authors' unused ImageNet head of torchvision's resnet34
+# (Linear(512, 1000), 513,000 weights), which they kept as a submodule; feratt drops it.
+_UNUSED_RESNET34_FC = 0.513
+
+
+def test_parameter_counts_match_the_paper() -> None:
+    rep = create_model("feratt_rep_cls", num_classes=8)
+    assert _millions(rep) + _UNUSED_RESNET34_FC == pytest.approx(46.3, rel=0.01)
+    assert _millions(rep.attention) == pytest.approx(34.6, rel=0.01)  # G_att "about 35 M"
+    assert _millions(rep.classifier) == pytest.approx(11.2, rel=0.01)
+    assert _millions(create_model("preactresnet18", num_classes=8)) == pytest.approx(11.2, rel=0.01)
+    cls = create_model("feratt_cls", num_classes=8)
+    # Rep adds Linear(512 -> 64) and shrinks the head to Linear(64 -> 8).
+    extra = (512 * 64 + 64 + 64 * 8 + 8) - (512 * 8 + 8)
+    assert round((_millions(rep) - _millions(cls)) * 1e6) == extra
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_backward_reaches_every_parameter(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=4, width=TINY)
+    images = torch.rand(4, 3, 64, 64)
+    losses = FERAttLoss()(model(images), torch.tensor([0, 1, 2, 1]), images)
+    losses["loss"].backward()
+    for pname, param in model.named_parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all(), pname
+        assert param.grad.abs().sum() > 0, pname
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_bf16_autocast_channels_last_matches_fp32(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=4, width=TINY).eval()
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        reference = model(images)
+        model.to(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fast = model(images.contiguous(memory_format=torch.channels_last))
+    assert fast.logits.dtype == torch.bfloat16
+    torch.testing.assert_close(fast.logits.float(), reference.logits, atol=0.1, rtol=0.1)
+    if reference.attention_image is not None:
+        torch.testing.assert_close(
+            fast.attention_image.float(), reference.attention_image, atol=0.1, rtol=0.1
+        )
+
+
+def test_grey_input_equals_replicated_rgb() -> None:
+    torch.manual_seed(0)
+    grey = create_model("feratt_rep_cls", in_channels=1, width=TINY).eval()
+    rgb = create_model("feratt_rep_cls", in_channels=3, width=TINY).eval()
+    rgb.load_state_dict(grey.state_dict())
+    image = torch.rand(2, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(grey(image).logits, rgb(image.expand(-1, 3, -1, -1)).logits)
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [((2, 3, 64, 64), "expects float images \\(N, 1"), ((2, 1, 96, 96), "divisible by 64")],
+)
+def test_bad_input_is_a_clear_error(shape: tuple[int, ...], message: str) -> None:
+    model = create_model("feratt_cls", in_channels=1, width=TINY)
+    with pytest.raises(ValueError, match=message):
+        model(torch.rand(shape))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"input_size": 96}, "multiple of 64"),
+        ({"in_channels": 2}, "in_channels must be 1 or 3"),
+        ({"num_classes": 1}, "num_classes must be >= 2"),
+    ],
+)
+def test_invalid_config_is_rejected(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        create_model("feratt_rep_cls", width=TINY, **kwargs)
+
+
+def test_baseline_accepts_any_even_size() -> None:
+    model = create_model("preactresnet18", input_size=48, width=TINY)
+    assert isinstance(model, FERAtt) and not model.has_attention
+    assert model(torch.rand(2, 3, 48, 48)).logits.shape == (2, 8)
