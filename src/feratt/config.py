@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
 
 
 @dataclass(frozen=True)
@@ -38,3 +47,288 @@ class ModelConfig:
                 f"unknown model config key(s) {sorted(unknown)}; expected {sorted(known)}"
             )
         return cls(**data)
+
+
+DATA_MODES = ("real", "synthetic", "mixed")
+LR_SCHEDULES = ("fixed", "step", "cosine")
+LOGGERS = ("tensorboard", "visdom", "none")
+
+
+def _require_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the faces come from, how they are split and how training batches are made.
+
+    Args:
+        path: data set folder or file (see ``feratt.data.open_dataset``); None for in-memory data.
+        format: data set format name, None to detect it.
+        options: format-specific ``open_dataset`` options (e.g. ``frames: 3`` for CK+).
+        train_split / val_split / test_split: the data set's own split names, when it has them
+            (FER2013: ``train`` / ``val``). Without ``val_split`` a validation split is carved
+            from the training subjects; test subjects are never used to select a model.
+        folds: k of a subject-independent k-fold (0: no folds, use the splits as they are).
+        fold: which fold is the test block (0 .. folds-1).
+        val_fraction: share of the training subjects held out for validation.
+        backgrounds: folder of background photos for the synthetic and mixed modes.
+        background_test_fraction / background_val_fraction: backgrounds reserved for the
+            synthetic test set and for validation; training never sees them.
+        mode: ``real`` (aligned crops, light augmentation), ``synthetic`` (compositor) or
+            ``mixed`` (a ``synthetic_fraction`` of every batch composited).
+        batch_size: images per step and per device.
+        steps_per_epoch: optimiser steps per epoch (0: one pass over the training faces).
+        augment: flip and small affine jitter for real-mode images.
+        compositor: ``CompositorConfig`` overrides (key: value).
+        cache_dir: where prepared faces are cached.
+        seed: seed of the fold, validation and background splits.
+    """
+
+    path: str | None = None
+    format: str | None = None
+    options: dict = field(default_factory=dict)
+    train_split: str | None = None
+    val_split: str | None = None
+    test_split: str | None = None
+    folds: int = 0
+    fold: int = 0
+    val_fraction: float = 0.1
+    backgrounds: str | None = None
+    background_test_fraction: float = 0.2
+    background_val_fraction: float = 0.1
+    mode: str = "synthetic"
+    synthetic_fraction: float = 0.5
+    batch_size: int = 32
+    steps_per_epoch: int = 0
+    augment: bool = True
+    compositor: dict = field(default_factory=dict)
+    cache_dir: str = "~/.cache/feratt"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _require_choice("data.mode", self.mode, DATA_MODES)
+        if self.folds < 0:
+            raise ValueError(f"data.folds must be 0 (no k-fold) or more; got {self.folds}")
+        if self.folds == 0 and self.fold != 0:
+            raise ValueError(f"data.fold is {self.fold} but data.folds is 0 (no k-fold split)")
+        if self.folds and not 0 <= self.fold < self.folds:
+            raise ValueError(f"data.fold must be in [0, {self.folds}) with data.folds={self.folds}")
+        if self.batch_size < 1:
+            raise ValueError(f"data.batch_size must be positive; got {self.batch_size}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"data.val_fraction must be in [0, 1); got {self.val_fraction}")
+        for key in ("background_test_fraction", "background_val_fraction"):
+            if not 0.0 < getattr(self, key) < 1.0:
+                raise ValueError(f"data.{key} must be in (0, 1); got {getattr(self, key)}")
+        if not 0.0 <= self.synthetic_fraction <= 1.0:
+            raise ValueError(
+                f"data.synthetic_fraction must be in [0, 1]; got {self.synthetic_fraction}"
+            )
+
+    def check_paths(self) -> None:
+        """Fail early, naming the key, when a data path the run needs is missing."""
+        if self.path is None:
+            raise ValueError("data.path is not set: give the data set folder (data.path=...)")
+        if not Path(self.path).expanduser().exists():
+            raise FileNotFoundError(f"data.path: {self.path} does not exist")
+        if self.mode != "real":
+            if self.backgrounds is None:
+                raise ValueError(f"data.backgrounds is not set but data.mode is {self.mode!r}")
+            if not Path(self.backgrounds).expanduser().is_dir():
+                raise FileNotFoundError(f"data.backgrounds: {self.backgrounds} is not a folder")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser, schedule, hardware, checkpointing and logging of a training run.
+
+    Args:
+        max_epochs / max_steps: stopping point (max_steps -1: epochs only).
+        lr, weight_decay, amsgrad: Adam settings (the paper: 1e-4, 0, amsgrad).
+        lr_schedule: ``fixed``, ``step`` (x lr_gamma every lr_step_epochs) or ``cosine``.
+        loss_sigma, mixup: FERAttLoss settings (SPEC section 2).
+        seed: seed of weights, sampling and compositing.
+        accelerator, devices, num_nodes, strategy: Lightning Trainer hardware settings.
+        precision: ``auto`` (bf16-mixed on GPU, 32 on CPU) or any Lightning precision.
+        channels_last, compile: GPU speed options.
+        checkpoint_every_n_epochs / checkpoint_every_n_steps: periodic checkpoints (steps, when
+            positive, take precedence); the best-on-validation checkpoint is always kept.
+        val_every_n_epochs: validation period.
+        logger: ``tensorboard``, ``visdom`` or ``none`` (a CSV log is always written).
+        visdom_server, visdom_port, visdom_env: where the visdom logger posts (env: run name).
+        grid_every_n_epochs: period of the input | attention image | attention map grid.
+        log_every_n_steps, progress_bar: Lightning logging cadence and the rich progress bar.
+        resume: continue from the run folder's last checkpoint when there is one.
+    """
+
+    max_epochs: int = 60
+    max_steps: int = -1
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    amsgrad: bool = True
+    lr_schedule: str = "fixed"
+    lr_step_epochs: int = 20
+    lr_gamma: float = 0.1
+    loss_sigma: float = 0.5
+    mixup: bool = False
+    seed: int = 0
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "auto"
+    channels_last: bool = True
+    compile: bool = False
+    checkpoint_every_n_epochs: int = 1
+    checkpoint_every_n_steps: int = 0
+    val_every_n_epochs: int = 1
+    logger: str = "tensorboard"
+    visdom_server: str = "http://localhost"
+    visdom_port: int = 8097
+    visdom_env: str | None = None
+    grid_every_n_epochs: int = 1
+    log_every_n_steps: int = 10
+    progress_bar: bool = True
+    resume: bool = True
+
+    def __post_init__(self) -> None:
+        _require_choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _require_choice("train.logger", self.logger, LOGGERS)
+        if self.lr <= 0:
+            raise ValueError(f"train.lr must be positive; got {self.lr}")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One training run: model, data and training settings plus where its outputs go.
+
+    Args:
+        name: run name; outputs go to ``output_dir/name`` (``/fold<k>`` for k-fold data).
+        output_dir: parent folder of run folders.
+    """
+
+    name: str = "feratt"
+    output_dir: str = "runs"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        run = Path(self.output_dir).expanduser() / self.name
+        return run / f"fold{self.data.fold}" if self.data.folds else run
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
+        """Build from nested plain data, checking every key and type (errors name the key)."""
+        return _build(cls, data, prefix="")
+
+    def replace(self, *overrides: str) -> ExperimentConfig:
+        """A copy with dotted ``key=value`` overrides applied (values parsed as YAML)."""
+        return ExperimentConfig.from_dict(apply_overrides(self.to_dict(), overrides))
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {data!r}")
+    hints = get_type_hints(cls)
+    known = [f.name for f in fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in hints:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"; did you mean {prefix + close[0]!r}?" if close else ""
+            raise ValueError(f"unknown config key {prefix + str(key)!r}{hint}")
+        hint_type = hints[key]
+        if dataclasses.is_dataclass(hint_type):
+            kwargs[key] = _build(hint_type, value, prefix=f"{prefix}{key}.")
+        else:
+            kwargs[key] = _check_type(f"{prefix}{key}", value, hint_type)
+    return cls(**kwargs)
+
+
+_FLOAT_TEXT = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+")
+
+
+def _check_type(key: str, value: Any, expected: Any) -> Any:
+    """`value` if it fits the annotation `expected` (int accepted for float), else ValueError."""
+    if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value):
+        value = float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
+    options = typing.get_args(expected) if _is_union(expected) else (expected,)
+    for option in options:
+        origin = typing.get_origin(option) or option
+        if option is type(None) and value is None:
+            return None
+        if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if origin is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if origin in (str, bool, dict) and isinstance(value, origin):
+            return value
+    names = " or ".join(getattr(o, "__name__", str(o)).replace("NoneType", "null") for o in options)
+    raise ValueError(f"config key {key!r} must be {names}; got {value!r} ({type(value).__name__})")
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply dotted ``section.key=value`` overrides to nested config data (values are YAML)."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} is not of the form key=value (e.g. train.lr=1e-3)")
+        value = yaml.safe_load(text) if text else None
+        update: dict[str, Any] = {}
+        node = update
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+        data = _deep_merge(data, update)
+    return data
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """YAML mapping of `path` with its ``defaults:`` files (relative paths) merged underneath."""
+    path = path.resolve()
+    if path in seen:
+        raise ValueError(f"config {path} includes itself (via {' -> '.join(map(str, seen))})")
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    includes = data.pop("defaults", []) or []
+    if isinstance(includes, str):
+        includes = [includes]
+    merged: dict[str, Any] = {}
+    for include in includes:
+        merged = _deep_merge(merged, _read_yaml(path.parent / include, (*seen, path)))
+    return _deep_merge(merged, data)
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Read an experiment YAML (with its ``defaults:`` includes), apply ``key=value`` overrides.
+
+    The run name defaults to the file's stem. Errors name the offending key or file.
+    """
+    data = apply_overrides(_read_yaml(Path(path)), overrides)
+    data.setdefault("name", Path(path).stem)
+    return ExperimentConfig.from_dict(data)

@@ -1,0 +1,115 @@
+"""LightningModule adapter: wires a feratt model, FERAttLoss and the Adam optimiser together.
+
+The network lives in ``self.model`` and the hyper-parameters hold ``model`` (a ModelConfig dict)
+and ``classes``, so ``feratt.models.checkpoint.load_checkpoint`` reads the Lightning checkpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import torch
+
+from feratt.config import ModelConfig, TrainConfig
+from feratt.losses import FERAttLoss
+from feratt.models.output import FERAttOutput
+from feratt.registry import create_model
+
+
+class FERAttModule(L.LightningModule):
+    """Training and validation steps for any registered feratt model.
+
+    Batches are dicts with ``image`` (N, C, S, S) float in [0, 1], ``clean`` (I_org, same shape)
+    and ``label`` (N,), as built on the device by ``FERAttDataModule``. Every loss term is logged
+    separately as ``train/<term>`` and ``val/<term>``, plus ``train/acc`` and ``val/acc``.
+
+    Args:
+        model: ModelConfig as a dict.
+        classes: class names, in label order.
+        train: TrainConfig as a dict (optimiser, schedule and loss settings).
+        data: DataConfig as a dict, kept in the checkpoint as a record of the run.
+    """
+
+    def __init__(
+        self,
+        model: dict[str, Any],
+        classes: Sequence[str],
+        train: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        model_config = ModelConfig.from_dict(model)
+        self.train_config = TrainConfig(**(train or {}))
+        self.classes = tuple(classes)
+        if model_config.num_classes != len(self.classes):
+            raise ValueError(
+                f"model.num_classes is {model_config.num_classes} but the data has "
+                f"{len(self.classes)} classes {list(self.classes)}"
+            )
+        kwargs = model_config.to_dict()
+        self.model = create_model(kwargs.pop("name"), **kwargs)
+        self.loss_fn = FERAttLoss(sigma=self.train_config.loss_sigma, mixup=self.train_config.mixup)
+
+    def forward(self, image: torch.Tensor) -> FERAttOutput:
+        return self.model(image)
+
+    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        image = batch["image"]
+        if self.train_config.channels_last and image.is_cuda:
+            image = image.contiguous(memory_format=torch.channels_last)
+        output = self.model(image)
+        losses = self.loss_fn(output, batch["label"], batch["clean"])
+        accuracy = (output.logits.argmax(1) == batch["label"]).float().mean()
+        metrics = {f"{stage}/{term}": value.detach() for term, value in losses.items()}
+        metrics[f"{stage}/acc"] = accuracy
+        training = stage == "train"
+        shown = {k: v for k, v in metrics.items() if k.endswith(("/loss", "/acc"))}
+        for group, prog_bar in ((shown, True), (metrics.keys() - shown.keys(), False)):
+            self.log_dict(
+                {k: metrics[k] for k in group},
+                on_step=training,
+                on_epoch=True,
+                batch_size=len(image),
+                sync_dist=not training,
+                prog_bar=prog_bar,
+            )
+        return losses["loss"]
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def setup(self, stage: str) -> None:
+        # Before the strategy wraps the model (DDP buckets must see the final parameter layout).
+        on_cuda = self.trainer.strategy.root_device.type == "cuda"
+        if self.train_config.channels_last and on_cuda:
+            self.model.to(memory_format=torch.channels_last)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        config = self.train_config
+        optimizer = torch.optim.Adam(
+            self.parameters(),
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            amsgrad=config.amsgrad,
+            fused=True if self.device.type == "cuda" else None,
+        )
+        if config.lr_schedule == "fixed":
+            return {"optimizer": optimizer}
+        if config.lr_schedule == "step":
+            scheduler = torch.optim.lr_scheduler.StepLR(
+                optimizer, step_size=config.lr_step_epochs, gamma=config.lr_gamma
+            )
+        else:
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, T_max=max(config.max_epochs, 1)
+            )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }

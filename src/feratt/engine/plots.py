@@ -1,0 +1,127 @@
+"""Figures for evaluation reports: confusion matrix, t-SNE of embeddings, attention grid."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window (headless servers, CI)
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from sklearn.manifold import TSNE  # noqa: E402
+
+
+def _save(figure: plt.Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def plot_confusion_matrix(
+    matrix: Sequence[Sequence[int]] | np.ndarray,
+    classes: Sequence[str],
+    path: str | Path,
+    title: str = "",
+) -> Path:
+    """Confusion matrix (rows true, columns predicted), shaded by row rate, with counts."""
+    counts = np.asarray(matrix, dtype=np.int64)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = 1.0 + 0.6 * len(classes)
+    figure, axes = plt.subplots(figsize=(size + 1.0, size))
+    image = axes.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
+    figure.colorbar(image, ax=axes, fraction=0.046, label="fraction of true class")
+    ticks = np.arange(len(classes))
+    axes.set_xticks(ticks, classes, rotation=45, ha="right")
+    axes.set_yticks(ticks, classes)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    for (row, column), count in np.ndenumerate(counts):
+        colour = "white" if rates[row, column] > 0.5 else "black"
+        axes.text(column, row, str(count), ha="center", va="center", color=colour, fontsize=8)
+    if title:
+        axes.set_title(title)
+    return _save(figure, path)
+
+
+def plot_tsne(
+    embeddings: np.ndarray | torch.Tensor,
+    labels: Sequence[int] | np.ndarray,
+    classes: Sequence[str],
+    path: str | Path,
+    title: str = "",
+    seed: int = 0,
+) -> Path:
+    """2-D t-SNE of embeddings (N, d), one colour per class."""
+    points = np.asarray(embeddings, dtype=np.float32)
+    labels = np.asarray(labels)
+    if len(points) < 3:
+        raise ValueError(f"t-SNE needs at least 3 embeddings, got {len(points)}")
+    # Perplexity must stay below the number of points; 30 is sklearn's default.
+    perplexity = min(30.0, (len(points) - 1) / 3.0)
+    xy = TSNE(perplexity=perplexity, init="pca", random_state=seed).fit_transform(points)
+    figure, axes = plt.subplots(figsize=(6, 5))
+    colours = plt.get_cmap("tab10")
+    for index, name in enumerate(classes):
+        chosen = labels == index
+        if chosen.any():
+            axes.scatter(*xy[chosen].T, s=10, color=colours(index % 10), label=name)
+    axes.legend(markerscale=2, fontsize=8, loc="best")
+    axes.set_xticks([])
+    axes.set_yticks([])
+    if title:
+        axes.set_title(title)
+    return _save(figure, path)
+
+
+def _as_image(tensor: torch.Tensor) -> np.ndarray:
+    """(C, H, W) float in [0, 1] -> what imshow takes (H, W) or (H, W, 3)."""
+    array = tensor.detach().float().clamp(0, 1).cpu().numpy()
+    return array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
+
+
+def plot_attention_grid(
+    images: torch.Tensor,
+    attention_images: torch.Tensor,
+    attention_maps: torch.Tensor,
+    path: str | Path,
+    channels: Sequence[int] | None = None,
+    titles: Sequence[str] | None = None,
+) -> Path:
+    """One row per sample: input | attention image I_att | sigmoid(A) overlaid on the input.
+
+    Args:
+        images: (N, C, H, W) float [0, 1] model inputs.
+        attention_images: (N, 3, H, W) I_att.
+        attention_maps: (N, K, H, W) A (logits).
+        channels: the channel of A to show per sample (e.g. the predicted class); default:
+            the maximum over classes.
+        titles: a caption per row (e.g. "happy -> sad", true -> predicted).
+    """
+    count = len(images)
+    figure, axes = plt.subplots(count, 3, figsize=(6, 2 * count), squeeze=False)
+    attention = torch.sigmoid(attention_maps.float())
+    for row in range(count):
+        heat = attention[row].amax(0) if channels is None else attention[row, channels[row]]
+        panels = (
+            (_as_image(images[row]), "input"),
+            (_as_image(attention_images[row]), "attention image"),
+            (_as_image(images[row]), "attention map"),
+        )
+        for column, (picture, name) in enumerate(panels):
+            axes[row, column].imshow(picture, cmap="gray", vmin=0.0, vmax=1.0)
+            axes[row, column].set_axis_off()
+            if row == 0:
+                axes[row, column].set_title(name, fontsize=9)
+        axes[row, 2].imshow(heat.cpu().numpy(), cmap="jet", alpha=0.5, vmin=0.0, vmax=1.0)
+        if titles is not None:
+            axes[row, 0].set_ylabel(titles[row], fontsize=8)
+            axes[row, 0].set_axis_on()
+            axes[row, 0].set_xticks([])
+            axes[row, 0].set_yticks([])
+    return _save(figure, path)

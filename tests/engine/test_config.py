@@ -1,0 +1,106 @@
+"""Experiment configs: YAML includes, dotted overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from feratt.config import ExperimentConfig, ModelConfig, load_config
+from feratt.engine.train import check_config
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+RUNS = sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "base.yaml")
+
+
+@pytest.mark.parametrize("path", RUNS, ids=[p.stem for p in RUNS])
+def test_every_shipped_config_loads(path: Path) -> None:
+    config = load_config(path)
+    data_set, model = path.stem.split("_", 1)
+    assert config.name == path.stem
+    assert config.model.name == model
+    assert config.model.num_classes == (8 if data_set == "ckplus" else 7)
+    assert config.train.lr == pytest.approx(1e-4) and config.train.amsgrad
+    assert config.train.weight_decay == 0.0
+
+
+def test_shipped_configs_cover_the_paper_runs() -> None:
+    names = {p.stem for p in RUNS}
+    for data_set in ("ckplus", "bu3dfe", "fer2013", "ckplus48"):
+        for model in ("preactresnet18", "feratt_cls", "feratt_rep_cls"):
+            assert f"{data_set}_{model}" in names
+
+
+def test_includes_merge_in_order_and_the_file_wins(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text(
+        "train: {lr: 1.0e-3, max_epochs: 7}\ndata: {batch_size: 4}\n"
+    )
+    (tmp_path / "more.yaml").write_text("defaults: base.yaml\ntrain: {max_epochs: 9}\n")
+    (tmp_path / "run.yaml").write_text(
+        "defaults: [more.yaml]\nname: custom\ndata: {mode: real}\nmodel: {width: 0.5}\n"
+    )
+    config = load_config(tmp_path / "run.yaml", ["train.lr=2e-4", "data.compositor.blur_p=0.1"])
+    assert config.name == "custom"
+    assert (config.train.lr, config.train.max_epochs) == (2e-4, 9)
+    assert (config.data.batch_size, config.data.mode) == (4, "real")
+    assert config.data.compositor == {"blur_p": 0.1}
+    assert config.model == ModelConfig(width=0.5)
+
+
+def test_round_trip_and_run_dir() -> None:
+    config = ExperimentConfig().replace("data.folds=10", "data.fold=3", "name=x", "output_dir=out")
+    assert ExperimentConfig.from_dict(config.to_dict()) == config
+    assert config.run_dir == Path("out/x/fold3")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.lrr=1", "unknown config key 'train.lrr'; did you mean 'train.lr'"),
+        ("modle.width=1", "unknown config key 'modle'; did you mean 'model'"),
+        ("train.lr=fast", "config key 'train.lr' must be float"),
+        ("data.batch_size=2.5", "config key 'data.batch_size' must be int"),
+        ("train.amsgrad=1", "config key 'train.amsgrad' must be bool"),
+        ("data.mode=cartoon", "data.mode must be one of real, synthetic, mixed"),
+        ("train.lr_schedule=linear", "train.lr_schedule must be one of fixed, step, cosine"),
+        ("data.folds=5", "data.fold must be in [0, 5)"),
+        ("data.fold=2", "data.fold is 2 but data.folds is 0"),
+        ("train", "not of the form key=value"),
+    ],
+)
+def test_config_errors_name_the_key(override: str, message: str) -> None:
+    base = ["data.folds=10", "data.fold=7"] if override.startswith("data.folds") else []
+    with pytest.raises(ValueError) as err:
+        ExperimentConfig().replace(*base, override)
+    assert message in str(err.value)
+
+
+def test_missing_paths_fail_before_training(tmp_path: Path) -> None:
+    config = ExperimentConfig()
+    with pytest.raises(ValueError, match="data.path is not set"):
+        check_config(config)
+    with pytest.raises(FileNotFoundError, match="data.path: .*nowhere does not exist"):
+        check_config(config.replace(f"data.path={tmp_path / 'nowhere'}"))
+    with pytest.raises(FileNotFoundError, match="data.backgrounds: .* is not a folder"):
+        check_config(config.replace(f"data.path={tmp_path}", f"data.backgrounds={tmp_path}/bg"))
+    with pytest.raises(ValueError, match="data.compositor"):
+        check_config(config.replace("data.compositor.no_such_option=1"), needs_data_paths=False)
+
+
+def test_missing_config_file_and_cycles(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="absent.yaml"):
+        load_config(tmp_path / "absent.yaml")
+    (tmp_path / "a.yaml").write_text("defaults: [b.yaml]\n")
+    (tmp_path / "b.yaml").write_text("defaults: [a.yaml]\n")
+    with pytest.raises(ValueError, match="includes itself"):
+        load_config(tmp_path / "a.yaml")
+
+
+def test_cli_reports_config_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    from feratt.cli import main
+
+    status = main(
+        ["train", "--config", str(CONFIGS / "ckplus48_feratt_cls.yaml"), "train.epochs=3"]
+    )
+    assert status == 1
+    assert "unknown config key 'train.epochs'" in capsys.readouterr().err

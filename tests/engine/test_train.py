@@ -1,0 +1,191 @@
+"""Training engine: data modes on real CK+48 faces, device-side batches, folds, checkpoints."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from feratt.config import ExperimentConfig
+from feratt.data.records import PreparedFaces
+from feratt.engine.datamodule import FERAttDataModule
+from feratt.engine.module import FERAttModule
+from feratt.engine.train import fit
+from feratt.models.checkpoint import load_checkpoint
+
+CPU = torch.device("cpu")
+CLASSES = ("happy", "surprise", "sad")
+
+
+def _faces(labels: list[int], subjects: list[str], size: int = 32, seed: int = 0) -> PreparedFaces:
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    masks = np.zeros((n, size, size), bool)
+    masks[:, 4:-4, 6:-6] = True
+    return PreparedFaces(
+        faces=rng.integers(1, 256, (n, 1, size, size), dtype=np.uint8),
+        masks=masks,
+        labels=np.asarray(labels, np.int64),
+        subjects=np.asarray(subjects),
+        paths=np.asarray([f"face{i}.png" for i in range(n)]),
+        classes=CLASSES,
+    )
+
+
+def _module(mode: str, **options: object) -> FERAttDataModule:
+    """In-memory data: class 0 nine times as frequent as classes 1 and 2."""
+    labels = [0] * 18 + [1] * 2 + [2] * 2
+    train = _faces(labels, [f"s{i % 5}" for i in range(len(labels))])
+    val = _faces([0, 1, 2], ["v", "v", "v"], seed=1)
+    backgrounds = np.stack([np.full((40, 40), i, np.uint8) for i in range(50)])
+    return FERAttDataModule.from_prepared(
+        train, val, None, backgrounds, mode=mode, batch_size=16, **options
+    )
+
+
+def test_class_balanced_sampling_evens_out_a_skewed_set() -> None:
+    data = _module("real")
+    labels = torch.cat([data.train_batch(step, CPU)["label"] for step in range(100)])
+    shares = torch.bincount(labels, minlength=3).float() / len(labels)
+    # Uniform sampling would give class 0 about 82 %.
+    assert torch.allclose(shares, torch.full((3,), 1 / 3), atol=0.05)
+
+
+def test_train_batches_are_a_function_of_seed_and_step() -> None:
+    data, again = _module("synthetic"), _module("synthetic")
+    first = data.train_batch(7, CPU)
+    for key, value in again.train_batch(7, CPU).items():
+        assert torch.equal(value, first[key])
+    assert not torch.equal(data.train_batch(8, CPU)["image"], first["image"])
+    assert not torch.equal(data.train_batch(7, CPU, rank=1)["image"], first["image"])
+
+
+@pytest.mark.parametrize("mode", ["real", "synthetic", "mixed"])
+def test_batches_of_each_mode(mode: str) -> None:
+    data = _module(mode, augment=False, synthetic_fraction=0.25)
+    batch = data.train_batch(0, CPU)
+    image, clean = batch["image"], batch["clean"]
+    assert image.shape == clean.shape == (16, 3, 32, 32) and image.dtype == torch.float32
+    assert image.min() >= 0.0 and image.max() <= 1.0
+    real = image[{"real": 0, "synthetic": 16, "mixed": 4}[mode] :]
+    real_clean = clean[len(image) - len(real) :]
+    # Real crops: the target I_org is the crop on black outside the face mask.
+    mask = data.faces["train"].masks[0]
+    assert torch.equal(real_clean[:, :, ~mask], torch.zeros_like(real_clean[:, :, ~mask]))
+    assert torch.equal(real_clean[:, :, mask], real[:, :, mask])
+    if mode != "real":
+        # Composites put a background (constant grey levels here) around the face.
+        assert (image[0][:, ~mask] > 0).any()
+
+
+def test_backgrounds_of_validation_and_test_are_never_trained_on() -> None:
+    data = _module("synthetic")
+    levels = {split: set(bg[:, 0, 0, 0].tolist()) for split, bg in data.backgrounds.items()}
+    assert levels["train"] and levels["val"] and levels["test"]
+    assert not levels["train"] & levels["val"] and not levels["train"] & levels["test"]
+    assert not levels["val"] & levels["test"]
+    assert len(levels["train"] | levels["val"] | levels["test"]) == 50
+
+
+def test_validation_batches_are_fixed() -> None:
+    data = _module("synthetic")
+    chunk = data.eval_chunks("val")[0]
+    first = data.eval_batch("val", chunk["index"], chunk["batch"], CPU)
+    second = data.eval_batch("val", chunk["index"], chunk["batch"], CPU)
+    assert torch.equal(first["image"], second["image"])
+    assert torch.equal(first["label"], torch.tensor([0, 1, 2]))
+
+
+def test_fold_and_validation_subjects_are_disjoint(
+    tiny_config: Callable[..., ExperimentConfig],
+) -> None:
+    config = tiny_config("data.folds=3", "data.fold=1")
+    data = FERAttDataModule(config.data, size=64)
+    data.setup("fit")
+    subjects = {split: set(faces.subjects) for split, faces in data.faces.items()}
+    assert subjects["train"] and subjects["val"] and subjects["test"]
+    assert not subjects["train"] & subjects["test"] and not subjects["val"] & subjects["test"]
+    assert not subjects["train"] & subjects["val"]
+    other = FERAttDataModule(config.replace("data.fold=2").data, size=64)
+    other.setup("fit")
+    assert not set(other.faces["test"].subjects) & subjects["test"]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "kind"),
+    [("fixed", None), ("step", "StepLR"), ("cosine", "CosineAnnealingLR")],
+)
+def test_optimiser_and_schedules(schedule: str, kind: str | None) -> None:
+    config = ExperimentConfig().replace("model.name=preactresnet18", "model.num_classes=3")
+    train = {**config.train.__dict__, "lr_schedule": schedule}
+    module = FERAttModule(config.model.to_dict(), CLASSES, train=train)
+    optimisers = module.configure_optimizers()
+    adam = optimisers["optimizer"]
+    assert isinstance(adam, torch.optim.Adam)
+    group = adam.param_groups[0]
+    assert (group["lr"], group["weight_decay"], group["amsgrad"]) == (1e-4, 0.0, True)
+    scheduler = optimisers.get("lr_scheduler")
+    assert (type(scheduler["scheduler"]).__name__ if scheduler else None) == kind
+
+
+def test_class_count_mismatch_names_the_key() -> None:
+    config = ExperimentConfig().replace("model.name=preactresnet18", "model.num_classes=8")
+    with pytest.raises(ValueError, match="model.num_classes is 8 but the data has 3 classes"):
+        FERAttModule(config.model.to_dict(), CLASSES)
+
+
+def _csv_columns(run_dir: Path) -> set[str]:
+    (metrics,) = run_dir.glob("csv/version_*/metrics.csv")
+    with metrics.open() as handle:
+        return set(next(csv.reader(handle)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["real", "synthetic", "mixed"])
+def test_fit_on_ckplus48_in_each_data_mode(
+    mode: str, tiny_config: Callable[..., ExperimentConfig]
+) -> None:
+    config = tiny_config(f"data.mode={mode}")
+    result = fit(config)
+    assert result.run_dir == config.run_dir
+    terms = ("loss", "cls", "att", "rep", "acc")
+    for term in terms:
+        assert np.isfinite(result.metrics[f"train/{term}"])
+        assert np.isfinite(result.metrics[f"val/{term}"])
+    columns = _csv_columns(result.run_dir)
+    assert {f"train/{t}_step" for t in terms} | {f"val/{t}" for t in terms} <= columns
+    classes = ("happy", "surprise", "sad", "anger", "disgust", "fear", "contempt")
+    for path in (result.best_checkpoint, result.last_checkpoint):
+        checkpoint = load_checkpoint(path)
+        assert checkpoint.config == config.model
+        assert tuple(checkpoint.classes) == classes
+    lightning_best = load_checkpoint(result.run_dir / "checkpoints" / "best.ckpt")
+    assert lightning_best.config == config.model
+    assert (result.run_dir / "attention_grid.png").stat().st_size > 0
+    saved = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert ExperimentConfig.from_dict(saved) == config
+
+
+@pytest.mark.slow
+def test_cli_trains_a_fold(
+    tiny_config: Callable[..., ExperimentConfig],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from feratt.cli import main
+
+    config = tiny_config("model.name=preactresnet18", "data.mode=real", "data.folds=3")
+    config_file = tmp_path / "fold_run.yaml"
+    config_file.write_text(yaml.safe_dump({**config.to_dict(), "name": "fold_run"}))
+    status = main(["train", "--config", str(config_file), "--fold", "1", "--logger", "none"])
+    assert status == 0
+    run_dir = config.replace("name=fold_run", "data.fold=1").run_dir
+    assert run_dir.name == "fold1"
+    out = capsys.readouterr().out
+    assert f"run folder: {run_dir}" in out and "val/acc: " in out
+    assert load_checkpoint(run_dir / "model-best.pt").config.name == "preactresnet18"
