@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from native_layouts import write_jaffe
+from native_layouts import write_jaffe, write_rafdb
 
 from feratt.data import open_dataset
 from feratt.data.cache import prepare_cached
@@ -51,3 +51,13 @@ def test_cache_invalidated_by_source_and_settings(tmp_path, face_pixels):
     (root / "NA.FE3.86.tiff").unlink()
     fewer = prepare_cached(open_dataset(root), cache_dir, size=32)
     assert not fewer.meta["cache_hit"] and len(fewer) == 4
+
+
+def test_split_selections_of_one_folder_are_cached_side_by_side(tmp_path, face_pixels):
+    root = write_rafdb(tmp_path / "rafdb", face_pixels)
+    cache_dir = tmp_path / "cache"
+    train = prepare_cached(open_dataset(root, split="train"), cache_dir, size=32)
+    prepare_cached(open_dataset(root, split="test"), cache_dir, size=32)
+    assert len(entries(cache_dir)) == 2  # preparing "test" must not evict "train"
+    again = prepare_cached(open_dataset(root, split="train"), cache_dir, size=32)
+    assert again.meta["cache_hit"] and len(again) == len(train)

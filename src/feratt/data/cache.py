@@ -103,8 +103,10 @@ def prepare_cached(
         "version": PREPARE_VERSION,
     }
     source = dataset.fingerprint()
-    # Identifies the data set independently of its file contents, to find stale entries.
-    source_id = _hash([dataset.format_name, os.path.abspath(dataset.root), dataset.classes])
+    # Identifies the data set and its selected splits independently of file contents, to find
+    # stale entries (the train and val selections of one folder are different sources).
+    splits = sorted({str(r.split) for r in dataset.records})
+    source_id = _hash([dataset.format_name, os.path.abspath(dataset.root), dataset.classes, splits])
     settings_key = _hash(settings)
     key = _hash([source, settings_key])[:20]
     cache_dir = Path(cache_dir)
