@@ -1,0 +1,101 @@
+"""ONNX and TorchScript exports compute what PyTorch computes, on real FER2013 faces."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from feratt.cli import main
+from feratt.inference import Recognizer
+from feratt.inference.export import export_checkpoint, verification_faces
+from feratt.models.checkpoint import load_checkpoint
+
+OUTPUTS = ["logits", "probabilities", "embedding", "attention_image", "attention_map"]
+
+
+def _pytorch_outputs(checkpoint, faces: np.ndarray) -> list[np.ndarray]:
+    model = load_checkpoint(checkpoint).model
+    with torch.no_grad():
+        output = model(torch.from_numpy(faces))
+    values = [output.logits, output.logits.softmax(1), output.embedding]
+    return [v.numpy() for v in (*values, output.attention_image, output.attention_map)]
+
+
+def test_onnx_file_matches_pytorch_on_fer2013_crops(checkpoint, fer_crops, classes, tmp_path):
+    path = tmp_path / "model.onnx"
+    report = export_checkpoint(
+        checkpoint, "onnx", path, dynamic_batch=True, verify_images=fer_crops
+    )
+    assert report.path == path and report.faces == len(fer_crops)
+    assert set(report.differences) == set(OUTPUTS)
+    assert max(report.differences.values()) < 1e-4
+
+    # Independently of feratt's backends: the file itself in ONNX Runtime.
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == OUTPUTS
+    meta = json.loads(session.get_modelmeta().custom_metadata_map["feratt"])
+    assert meta["classes"] == list(classes)
+    faces = verification_faces(fer_crops, 3, 64)
+    assert faces.min() >= 0 and faces.max() <= 1 and faces.std() > 0.1  # real, varied pixels
+    for name, got, expected in zip(
+        OUTPUTS,
+        session.run(None, {"image": faces}),
+        _pytorch_outputs(checkpoint, faces),
+        strict=True,
+    ):
+        np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4, err_msg=name)
+
+
+def test_cli_export_fixed_batch_onnx_then_predict_with_it(checkpoint, fer_crops, tmp_path, capsys):
+    path = tmp_path / "fixed.onnx"
+    verify = [str(p) for p in fer_crops[:3]]
+    argv = ["export", "-c", str(checkpoint), "--out", str(path), "--verify", *verify]
+    assert main(argv) == 0
+    assert "largest difference from PyTorch on 3 faces" in capsys.readouterr().out
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == [1, 3, 64, 64]
+
+    exported = Recognizer.from_checkpoint(path, backend="onnx")
+    reference = Recognizer.from_checkpoint(checkpoint)
+    expected = reference.predict_batch(fer_crops, detect=False)
+    for got, want in zip(exported.predict_batch(fer_crops, detect=False), expected, strict=True):
+        assert got[0].label == want[0].label
+        np.testing.assert_allclose(
+            got[0].probability_vector(), want[0].probability_vector(), atol=1e-5
+        )
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.load is deprecated
+def test_torchscript_matches_pytorch(checkpoint, fer_crops, tmp_path):
+    path = tmp_path / "model.torchscript.pt"
+    assert main(["export", "-c", str(checkpoint), "--format", "torchscript", "-o", str(path)]) == 0
+    module = torch.jit.load(str(path))
+    faces = verification_faces(fer_crops, 3, 64)
+    with torch.no_grad():
+        got = [v.numpy() for v in module(torch.from_numpy(faces))]
+    for name, value, expected in zip(
+        OUTPUTS, got, _pytorch_outputs(checkpoint, faces), strict=True
+    ):
+        np.testing.assert_allclose(value, expected, atol=1e-5, err_msg=name)
+    face = Recognizer.from_checkpoint(path).predict(fer_crops[0], detect=False)[0]
+    assert face.attention_map.shape == (7, 64, 64)
+
+
+def test_baseline_exports_logits_and_probabilities_only(baseline_checkpoint, tmp_path):
+    report = export_checkpoint(baseline_checkpoint, "onnx", tmp_path / "base.onnx")
+    assert set(report.differences) == {"logits", "probabilities"}
+
+
+def test_export_errors_name_the_problem(checkpoint, tmp_path, capsys):
+    bogus = tmp_path / "bogus.onnx"
+    bogus.write_bytes(b"not a graph")
+    with pytest.raises(ValueError, match="bogus.onnx"):
+        Recognizer.from_checkpoint(bogus, backend="onnx")
+    with pytest.raises(ValueError, match="export format"):
+        export_checkpoint(checkpoint, "tflite")
+    assert main(["export", "-c", str(tmp_path / "absent.pt")]) == 1
+    assert "absent.pt does not exist" in capsys.readouterr().err

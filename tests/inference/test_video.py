@@ -1,0 +1,92 @@
+"""Videos: an mp4 of real face frames becomes an annotated video and a per-frame timeline."""
+
+from __future__ import annotations
+
+import csv
+
+import cv2
+import numpy as np
+import pytest
+
+from feratt.cli import main
+from feratt.inference import FaceResult
+from feratt.inference.video import FaceTracker, box_iou
+
+FRAMES, SIDE = 10, 320
+
+
+def _write_video(path, astronaut) -> None:
+    """The astronaut drifting right by 3 pixels a frame, with one blank frame in the middle."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (SIDE, SIDE))
+    base = cv2.resize(cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR), (SIDE, SIDE))
+    for index in range(FRAMES):
+        shift = np.float32([[1, 0, 3 * index], [0, 1, 0]])
+        frame = cv2.warpAffine(base, shift, (SIDE, SIDE), borderMode=cv2.BORDER_REPLICATE)
+        writer.write(np.zeros_like(frame) if index == 5 else frame)
+    writer.release()
+
+
+def test_video_gives_annotated_video_and_timeline(checkpoint, astronaut, classes, tmp_path):
+    video = tmp_path / "clip.mp4"
+    _write_video(video, astronaut)
+    out = tmp_path / "out"
+    argv = ["predict", str(video), "-c", str(checkpoint), "--out", str(out), "--batch-size", "4"]
+    assert main([*argv, "--smooth", "0.6"]) == 0
+
+    capture = cv2.VideoCapture(str(out / "clip_annotated.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == FRAMES
+    ok, frame = capture.read()
+    assert ok and frame.shape == (SIDE, SIDE, 3)
+    capture.release()
+
+    with open(out / "clip_timeline.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted({int(row["frame"]) for row in rows}) == list(range(FRAMES))
+    faces = [row for row in rows if row["label"]]
+    assert all(row["label"] in classes for row in faces)
+    # The face keeps its track in every frame, across the blank one (which has no face).
+    tracked = {int(row["frame"]) for row in faces if row["track"] == "0"}
+    assert tracked == set(range(FRAMES)) - {5}
+    assert [row["label"] for row in rows if row["frame"] == "5"] == [""]
+    assert float(rows[1]["time_s"]) == pytest.approx(0.1)
+
+
+def _face(box, probabilities) -> FaceResult:
+    probabilities = np.asarray(probabilities, float)
+    names = [f"c{i}" for i in range(len(probabilities))]
+    return FaceResult(
+        box=box,
+        label="",
+        label_index=0,
+        confidence=0.0,
+        probabilities=dict.fromkeys(names, 0.0),
+        embedding=None,
+        attention_image=None,
+        attention_map=None,
+        face_image=np.zeros((8, 8), np.uint8),
+    ).with_probabilities(probabilities)
+
+
+def test_tracker_smooths_each_track_and_separates_faces():
+    tracker = FaceTracker(smooth=0.75, max_missed=1)
+    first = tracker.update([_face((0, 0, 10, 10), [1.0, 0.0]), _face((50, 50, 10, 10), [0.0, 1.0])])
+    assert [tid for tid, _ in first] == [0, 1]
+    second = tracker.update(
+        [_face((51, 50, 10, 10), [1.0, 0.0]), _face((1, 0, 10, 10), [0.0, 1.0])]
+    )
+    (far_id, far), (near_id, near) = second
+    assert (far_id, near_id) == (1, 0)
+    np.testing.assert_allclose(far.probability_vector(), [0.25, 0.75])
+    np.testing.assert_allclose(near.probability_vector(), [0.75, 0.25])
+    assert near.label == "c0" and near.confidence == pytest.approx(0.75)
+    tracker.update([])
+    tracker.update([])  # missed twice > max_missed: both tracks end
+    assert tracker.update([_face((1, 0, 10, 10), [0.0, 1.0])])[0][0] == 2
+
+
+def test_box_iou_and_smoothing_bounds():
+    assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert box_iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+    assert box_iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
+    with pytest.raises(ValueError, match="smoothing"):
+        FaceTracker(smooth=1.0)
