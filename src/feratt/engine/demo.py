@@ -69,7 +69,7 @@ class DemoSettings:
     n_backgrounds: int = 160
     background_size: tuple[int, int] = (128, 128)
     models: tuple[str, ...] = ("preactresnet18", "feratt_rep_cls")
-    width: float = 0.125
+    width: float = 0.25
     epochs: int = 10
     steps_per_epoch: int = 40
     batch_size: int = 32
