@@ -12,7 +12,8 @@ import pytest
 from feratt.cli import main
 from feratt.config import ExperimentConfig
 from feratt.data.procedural import render_faces
-from feratt.engine.demo import DemoSettings, experiment, plot_curves, split_by_identity
+from feratt.engine.demo import DemoSettings, experiment, split_by_identity
+from feratt.engine.plots import plot_curves
 
 
 def test_split_by_identity_keeps_people_apart():

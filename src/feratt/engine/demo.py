@@ -9,7 +9,6 @@ report: results table, loss curves, attention grids, confusion matrices and t-SN
 
 from __future__ import annotations
 
-import csv
 import shutil
 import time
 from collections.abc import Callable
@@ -17,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torchvision.utils import make_grid, save_image
 
@@ -26,6 +24,7 @@ from feratt.data.folds import validation_split
 from feratt.data.procedural import render_backgrounds, render_faces
 from feratt.data.records import PreparedFaces
 from feratt.engine.datamodule import FERAttDataModule
+from feratt.engine.plots import plot_curves
 from feratt.engine.protocol import evaluate_datamodule
 from feratt.engine.reporting import (
     MODEL_TITLES,
@@ -153,47 +152,6 @@ def _save_samples(datamodule: FERAttDataModule, path: Path, count: int = 16) -> 
     return path
 
 
-def _read_log(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """(step, value) series of every metric in a run's CSV log."""
-    series: dict[str, list[tuple[int, float]]] = {}
-    for log in sorted(run_dir.glob("csv/version_*/metrics.csv")):
-        with log.open() as handle:
-            for row in csv.DictReader(handle):
-                for key, value in row.items():
-                    if key not in ("epoch", "step") and value:
-                        series.setdefault(key, []).append((int(row["step"]), float(value)))
-    return series
-
-
-def plot_curves(runs: dict[str, Path], path: Path) -> Path:
-    """Training loss terms per step and validation accuracy per epoch, one colour per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, never a window
-    import matplotlib.pyplot as plt
-
-    figure, (losses, accuracy) = plt.subplots(1, 2, figsize=(11, 4))
-    for colour, (model, run_dir) in enumerate(runs.items()):
-        series = _read_log(run_dir)
-        title = MODEL_TITLES.get(model, model)
-        for style, term in zip(("-", "--", ":", "-."), ("loss", "cls", "att", "rep"), strict=True):
-            points = series.get(f"train/{term}_step")
-            if points:
-                steps, values = zip(*points, strict=True)
-                losses.plot(steps, values, style, color=f"C{colour}", label=f"{title} {term}")
-        points = series.get("val/acc")
-        if points:
-            steps, values = zip(*points, strict=True)
-            accuracy.plot(steps, np.multiply(values, 100), "o-", color=f"C{colour}", label=title)
-    losses.set(xlabel="step", ylabel="training loss", yscale="log", title="training losses")
-    accuracy.set(xlabel="step", ylabel="accuracy (%)", title="validation accuracy")
-    for axes in (losses, accuracy):
-        axes.legend(fontsize=7)
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    return path
-
-
 def _write_markdown(report: DemoReport, settings: DemoSettings, counts: dict[str, int]) -> Path:
     out = report.out_dir
     link = {name: path.relative_to(out).as_posix() for name, path in report.files.items()}
@@ -276,7 +234,8 @@ def run_demo(
     files.update({f"results_{k}": v for k, v in write_paper_table(rows, out).items()})
     for path in write_tsne_plots(records, out / "eval"):
         files[path.stem] = path
-    files["curves"] = plot_curves(runs, out / "loss_curves.png")
+    titled = {MODEL_TITLES.get(model, model): run_dir for model, run_dir in runs.items()}
+    files["curves"] = plot_curves(titled, out / "loss_curves.png")
     report = DemoReport(out, paper_table_markdown(rows), files, time.perf_counter() - start)
     files["report"] = _write_markdown(report, settings, counts)
     return report

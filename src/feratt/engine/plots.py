@@ -1,7 +1,8 @@
-"""Figures for evaluation reports: confusion matrix, t-SNE of embeddings, attention grid."""
+"""Figures for reports: confusion matrix, t-SNE of embeddings, attention grid, loss curves."""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -124,4 +125,40 @@ def plot_attention_grid(
             axes[row, 0].set_axis_on()
             axes[row, 0].set_xticks([])
             axes[row, 0].set_yticks([])
+    return _save(figure, path)
+
+
+def _read_log(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """(step, value) series of every metric in a run's CSV log."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    for log in sorted(run_dir.glob("csv/version_*/metrics.csv")):
+        with log.open() as handle:
+            for row in csv.DictReader(handle):
+                for key, value in row.items():
+                    if key not in ("epoch", "step") and value:
+                        series.setdefault(key, []).append((int(row["step"]), float(value)))
+    return series
+
+
+def plot_curves(runs: dict[str, Path], path: str | Path) -> Path:
+    """Training loss terms per step and validation accuracy per epoch from Lightning CSV logs.
+
+    `runs` maps a legend title to a run folder; one colour per run.
+    """
+    figure, (losses, accuracy) = plt.subplots(1, 2, figsize=(11, 4))
+    for colour, (title, run_dir) in enumerate(runs.items()):
+        series = _read_log(run_dir)
+        for style, term in zip(("-", "--", ":", "-."), ("loss", "cls", "att", "rep"), strict=True):
+            points = series.get(f"train/{term}_step")
+            if points:
+                steps, values = zip(*points, strict=True)
+                losses.plot(steps, values, style, color=f"C{colour}", label=f"{title} {term}")
+        points = series.get("val/acc")
+        if points:
+            steps, values = zip(*points, strict=True)
+            accuracy.plot(steps, np.multiply(values, 100), "o-", color=f"C{colour}", label=title)
+    losses.set(xlabel="step", ylabel="training loss", yscale="log", title="training losses")
+    accuracy.set(xlabel="step", ylabel="accuracy (%)", title="validation accuracy")
+    for axes in (losses, accuracy):
+        axes.legend(fontsize=7)
     return _save(figure, path)
