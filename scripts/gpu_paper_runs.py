@@ -78,6 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--lr-schedule", default="cosine", choices=("fixed", "step", "cosine"))
+    parser.add_argument("--warmup-steps", type=int, default=200, help="linear lr warm-up")
     parser.add_argument("--mode", default="mixed", choices=("real", "synthetic", "mixed"))
     parser.add_argument("--synthetic-fraction", type=float, default=0.5)
     parser.add_argument("--steps-per-epoch", type=int, default=0, help="0: one pass")
@@ -153,6 +154,7 @@ def experiment(
             max_epochs=epochs,
             lr=args.lr,
             lr_schedule=args.lr_schedule,
+            lr_warmup_steps=args.warmup_steps,
             seed=args.seed,
             accelerator="cpu" if args.smoke else "auto",
             devices=1,
@@ -176,7 +178,7 @@ def probe_throughput(
     cuda = device.type == "cuda"
     if cuda:
         model.to(memory_format=torch.channels_last)
-    optimizer = module.configure_optimizers()["optimizer"]
+    optimizer = module.build_optimizer()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
 
     def step(index: int) -> None:
@@ -296,7 +298,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"{summary['elapsed_s']:.0f} s of {60 * settings['budget_minutes']:.0f} s budget.",
         "",
         f"Width {settings['width']}, batch {settings['batch_size']}, Adam lr {settings['lr']} "
-        f"({settings['lr_schedule']}), {settings['mode']} training data "
+        f"({settings['lr_schedule']} after a {settings['warmup_steps']}-step warm-up), "
+        f"{settings['mode']} training data "
         f"(synthetic fraction {settings['synthetic_fraction']}), selection on real val accuracy.",
         "",
         "## Training throughput (images/s)",

@@ -81,6 +81,8 @@ class DataConfig:
         batch_size: images per step and per device.
         steps_per_epoch: optimiser steps per epoch (0: one pass over the training faces).
         augment: flip and small affine jitter for real-mode images.
+        soft_labels: train L_cls on the data set's label distributions (FER+ annotator votes)
+            instead of its majority labels; sampling, L_rep and metrics keep the majority label.
         compositor: ``CompositorConfig`` overrides (key: value).
         cache_dir: where prepared faces are cached.
         seed: seed of the fold, validation and background splits.
@@ -103,6 +105,7 @@ class DataConfig:
     batch_size: int = 32
     steps_per_epoch: int = 0
     augment: bool = True
+    soft_labels: bool = False
     compositor: dict = field(default_factory=dict)
     cache_dir: str = "~/.cache/feratt"
     seed: int = 0
@@ -147,8 +150,12 @@ class TrainConfig:
     Args:
         max_epochs / max_steps: stopping point (max_steps -1: epochs only).
         lr, weight_decay, amsgrad: Adam settings (the paper: 1e-4, 0, amsgrad).
-        lr_schedule: ``fixed``, ``step`` (x lr_gamma every lr_step_epochs) or ``cosine``.
+        lr_schedule: ``fixed``, ``step`` (x lr_gamma every lr_step_epochs) or ``cosine``
+            (per optimiser step, to 0 at the end of the run).
+        lr_warmup_steps: linear learning-rate warm-up over the first steps (0: none).
         loss_sigma, mixup: FERAttLoss settings (SPEC section 2).
+        precise_bn_batches: before each validation (and at the end of each epoch), recompute
+            the BatchNorm running statistics over this many fresh training batches (0: off).
         seed: seed of weights, sampling and compositing.
         accelerator, devices, num_nodes, strategy: Lightning Trainer hardware settings.
         precision: ``auto`` (bf16-mixed on GPU, 32 on CPU) or any Lightning precision.
@@ -171,8 +178,10 @@ class TrainConfig:
     lr_schedule: str = "fixed"
     lr_step_epochs: int = 20
     lr_gamma: float = 0.1
+    lr_warmup_steps: int = 0
     loss_sigma: float = 0.5
     mixup: bool = False
+    precise_bn_batches: int = 16
     seed: int = 0
     accelerator: str = "auto"
     devices: int | str = "auto"
@@ -198,6 +207,12 @@ class TrainConfig:
         _require_choice("train.logger", self.logger, LOGGERS)
         if self.lr <= 0:
             raise ValueError(f"train.lr must be positive; got {self.lr}")
+        if self.lr_warmup_steps < 0:
+            raise ValueError(f"train.lr_warmup_steps must be >= 0; got {self.lr_warmup_steps}")
+        if self.precise_bn_batches < 0:
+            raise ValueError(
+                f"train.precise_bn_batches must be >= 0; got {self.precise_bn_batches}"
+            )
 
 
 @dataclass(frozen=True)

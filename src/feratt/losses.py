@@ -92,9 +92,16 @@ class FERAttLoss(nn.Module):
         self.mixup_alpha = mixup_alpha
 
     def forward(
-        self, output: FERAttOutput, target: torch.Tensor, clean: torch.Tensor | None = None
+        self,
+        output: FERAttOutput,
+        target: torch.Tensor,
+        clean: torch.Tensor | None = None,
+        distribution: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        terms = {"cls": F.cross_entropy(output.logits.float(), target)}
+        """`distribution` (N, K), when given, is L_cls's target instead of the labels `target`
+        (soft-label training, e.g. FER+ votes); L_rep always uses `target`."""
+        cls_target = target if distribution is None else distribution.float()
+        terms = {"cls": F.cross_entropy(output.logits.float(), cls_target)}
         if output.attention_image is not None and clean is not None:
             terms["att"] = attention_loss(output.attention_image, clean)
         if output.embedding is not None:

@@ -61,3 +61,10 @@ def test_validation_split_without_subjects():
     train, val = validation_split([""] * 100, 0.1, seed=0, labels=labels)
     assert len(val) == 10 and np.bincount(labels[val]).tolist() == [5, 5]
     assert not set(train) & set(val)
+
+
+def test_validation_split_of_a_set_too_small_to_stratify():
+    labels = np.repeat(np.arange(7), 6)  # 10% is 5 faces: fewer than the 7 classes
+    train, val = validation_split([""] * 42, 0.1, seed=0, labels=labels)
+    assert len(val) == 5 and len(train) == 37
+    assert sorted({*train, *val}) == list(range(42))

@@ -17,6 +17,7 @@ from native_layouts import (
 )
 
 from feratt.data import open_dataset
+from feratt.data.compositing import load_backgrounds
 from feratt.data.labels import EXPRESSIONS
 
 
@@ -161,3 +162,13 @@ def test_format_forced_by_name(tmp_path, face_pixels):
     assert open_dataset(root, format="jaffe").format_name == "jaffe"
     with pytest.raises(ValueError, match="unknown data set format 'nope'; known: ckplus"):
         open_dataset(root, format="nope")
+
+
+def test_paths_under_the_home_folder(tmp_path, face_pixels, monkeypatch):
+    """`~/...` works for data sets and background folders, as it does in configs."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_folder(tmp_path / "faces", face_pixels)
+    (tmp_path / "bg").mkdir()
+    cv2.imwrite(str(tmp_path / "bg" / "b.png"), face_pixels[0])
+    assert len(open_dataset("~/faces")) == len(open_dataset(tmp_path / "faces")) > 0
+    assert load_backgrounds("~/bg").shape[0] == 1

@@ -19,7 +19,7 @@ def test_every_shipped_config_loads(path: Path) -> None:
     data_set, model = path.stem.split("_", 1)
     assert config.name == path.stem
     assert config.model.name == model
-    assert config.model.num_classes == (8 if data_set == "ckplus" else 7)
+    assert config.model.num_classes == (8 if data_set in ("ckplus", "ferplus") else 7)
     assert config.train.lr == pytest.approx(1e-4) and config.train.amsgrad
     assert config.train.weight_decay == 0.0
 

@@ -22,6 +22,7 @@ from feratt.data.faces import PREPARE_VERSION, FaceDetector, HaarFaceDetector, p
 from feratt.data.records import PreparedFaces
 
 ARRAYS = ("faces", "masks", "labels", "subjects", "paths")
+OPTIONAL_ARRAYS = ("soft_labels",)
 INDEX = "index.json"
 
 
@@ -42,6 +43,9 @@ def load_cache_entry(folder: str | Path, mmap: bool = True) -> PreparedFaces:
         name: np.load(folder / f"{name}.npy", mmap_mode="c" if name in mapped else None)
         for name in ARRAYS
     }
+    for name in OPTIONAL_ARRAYS:
+        if (folder / f"{name}.npy").is_file():
+            arrays[name] = np.load(folder / f"{name}.npy")
     meta = {**index["meta"], "cache_path": str(folder)}
     return PreparedFaces(**arrays, classes=tuple(index["classes"]), meta=meta)
 
@@ -51,8 +55,11 @@ def _write_entry(folder: Path, prepared: PreparedFaces, index: dict) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        for name in ARRAYS:
-            np.save(tmp / f"{name}.npy", np.asarray(getattr(prepared, name)), allow_pickle=False)
+        for name in (*ARRAYS, *OPTIONAL_ARRAYS):
+            if getattr(prepared, name) is not None:
+                np.save(
+                    tmp / f"{name}.npy", np.asarray(getattr(prepared, name)), allow_pickle=False
+                )
         (tmp / INDEX).write_text(json.dumps(index, indent=1))
         os.replace(tmp, folder)
     except OSError:

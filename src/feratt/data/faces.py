@@ -268,6 +268,7 @@ def prepare_faces(
         dataset.paths[kept],
         dataset.classes,
         meta,
+        None if dataset.soft_labels is None else dataset.soft_labels[kept],
     )
 
 

@@ -9,6 +9,7 @@ one image per identity in practice. Their fixed splits are read with
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -90,14 +91,22 @@ def validation_split(
     labels: Sequence[int] | np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(train_idx, val_idx): whole subjects, shuffled by `seed`, until `fraction` of the images
-    (at least one subject, never all) go to validation; per-image stratified without subjects."""
+    (at least one subject, never all) go to validation; without subjects, per-image and
+    stratified by label when every class fits on both sides."""
     if not 0 < fraction < 1:
         raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
     values = _subject_array(subjects)
     if len(values) and (values == "").all():
         y = _need_labels(labels, len(values))
+        n_val = math.ceil(fraction * len(y))
+        classes, class_counts = np.unique(y, return_counts=True)
+        # Stratify where each side can hold every class; tiny sets get a plain random split.
+        stratifiable = min(n_val, len(y) - n_val) >= len(classes) and class_counts.min() >= 2
         train, val = train_test_split(
-            np.arange(len(y)), test_size=fraction, random_state=seed, stratify=y
+            np.arange(len(y)),
+            test_size=n_val,
+            random_state=seed,
+            stratify=y if stratifiable else None,
         )
         return np.sort(train), np.sort(val)
     names, counts = np.unique(values, return_counts=True)

@@ -40,6 +40,8 @@ class PreparedFaces:
         subjects: (N,) array of str ("" when the data set has no subjects).
         paths: (N,) array of str, the source of each face.
         classes: canonical class names (see ``feratt.data.labels``).
+        meta: how the faces were prepared (format, size, skipped files...).
+        soft_labels: optional float32 (N, len(classes)) label distributions (FER+ votes).
     """
 
     faces: np.ndarray
@@ -49,6 +51,7 @@ class PreparedFaces:
     paths: np.ndarray
     classes: tuple[str, ...]
     meta: dict = field(default_factory=dict)
+    soft_labels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.faces)
@@ -63,6 +66,11 @@ class PreparedFaces:
         for name in ("labels", "subjects", "paths"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries for {n} faces")
+        if self.soft_labels is not None and self.soft_labels.shape != (n, len(self.classes)):
+            raise ValueError(
+                f"soft_labels must be (N, K) = {(n, len(self.classes))}, "
+                f"got {self.soft_labels.shape}"
+            )
 
     def __len__(self) -> int:
         return len(self.faces)
@@ -77,4 +85,5 @@ class PreparedFaces:
             self.paths[index],
             self.classes,
             dict(self.meta),
+            None if self.soft_labels is None else self.soft_labels[index],
         )

@@ -31,7 +31,7 @@ from feratt.data.compositing import (
 from feratt.data.folds import SubjectKFold, validation_split
 from feratt.data.records import PreparedFaces
 
-_TRAIN_STREAM, _EVAL_STREAM = 0, 1
+_TRAIN_STREAM, _EVAL_STREAM, _STATISTICS_STREAM = 0, 1, 2
 SPLITS = ("train", "val", "test")
 
 
@@ -50,9 +50,11 @@ class FaceTensors:
     by_class: torch.Tensor  # indices sorted by label
     class_start: torch.Tensor  # first position of each present class in by_class
     class_count: torch.Tensor
+    targets: torch.Tensor | None = None  # float32 (N, K) label distributions, when trained on
 
     @classmethod
-    def from_prepared(cls, prepared: PreparedFaces) -> FaceTensors:
+    def from_prepared(cls, prepared: PreparedFaces, soft_labels: bool = False) -> FaceTensors:
+        """Device-ready tensors of `prepared`; `soft_labels` keeps its label distributions."""
         labels = torch.as_tensor(prepared.labels, dtype=torch.int64)
         by_class = torch.argsort(labels, stable=True)
         _, counts = torch.unique_consecutive(labels[by_class], return_counts=True)
@@ -63,10 +65,13 @@ class FaceTensors:
             by_class,
             torch.cumsum(counts, 0) - counts,
             counts,
+            torch.as_tensor(prepared.soft_labels, dtype=torch.float32) if soft_labels else None,
         )
 
     def to(self, device: torch.device) -> FaceTensors:
-        return FaceTensors(**{k: v.to(device) for k, v in vars(self).items()})
+        return FaceTensors(
+            **{k: None if v is None else v.to(device) for k, v in vars(self).items()}
+        )
 
     def balanced_sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """`n` indices: a present class uniformly at random, then one of its images."""
@@ -247,6 +252,13 @@ class FERAttDataModule(L.LightningDataModule):
             raise ValueError(
                 f"faces are {train.faces.shape[-1]} px but the model takes {self.size}"
             )
+        if self.config.soft_labels:
+            for split, faces in (("train", train), ("val", val), ("test", test)):
+                if faces is not None and faces.soft_labels is None:
+                    raise ValueError(
+                        f"data.soft_labels is true but the {split} faces have no label "
+                        "distributions (FER+ is the data set that ships annotator votes)"
+                    )
         self.faces = {"train": train, "val": val, "test": test}
         self._classes = tuple(train.classes)
         if backgrounds is None:
@@ -314,7 +326,8 @@ class FERAttDataModule(L.LightningDataModule):
     def _tensors(self, split: str, device: torch.device) -> FaceTensors:
         key = (split, device)
         if key not in self._resident:
-            self._resident[key] = FaceTensors.from_prepared(self.faces[split]).to(device)
+            faces = FaceTensors.from_prepared(self.faces[split], self.config.soft_labels)
+            self._resident[key] = faces.to(device)
         return self._resident[key]
 
     def _compositor(self, split: str, device: torch.device) -> Compositor:
@@ -353,7 +366,10 @@ class FERAttDataModule(L.LightningDataModule):
             c = real.shape[1]
             images.append(_channels(pair[:, :c], self.channels))
             cleans.append(_channels(pair[:, c:], self.channels))
-        return {"image": torch.cat(images), "clean": torch.cat(cleans), "label": labels}
+        batch = {"image": torch.cat(images), "clean": torch.cat(cleans), "label": labels}
+        if data.targets is not None:
+            batch["target"] = data.targets[index]
+        return batch
 
     def _n_synthetic(self, n: int) -> int:
         if self.config.mode == "real":
@@ -362,16 +378,26 @@ class FERAttDataModule(L.LightningDataModule):
             return n
         return round(n * self.config.synthetic_fraction)
 
+    def _sampled_batch(
+        self, stream: int, step: int, device: torch.device, rank: int
+    ) -> dict[str, torch.Tensor]:
+        generator = torch.Generator(device).manual_seed(stream_seed(self.seed, stream, rank, step))
+        n = self.config.batch_size
+        index = self._tensors("train", device).balanced_sample(n, generator)
+        return self._build("train", index, self._n_synthetic(n), generator, self.config.augment)
+
     def train_batch(
         self, step: int, device: torch.device, rank: int = 0
     ) -> dict[str, torch.Tensor]:
         """The class-balanced training batch of global step `step` on `rank`, built on `device`."""
-        generator = torch.Generator(device).manual_seed(
-            stream_seed(self.seed, _TRAIN_STREAM, rank, step)
-        )
-        n = self.config.batch_size
-        index = self._tensors("train", device).balanced_sample(n, generator)
-        return self._build("train", index, self._n_synthetic(n), generator, self.config.augment)
+        return self._sampled_batch(_TRAIN_STREAM, step, device, rank)
+
+    def statistics_batch(
+        self, index: int, device: torch.device, rank: int = 0
+    ) -> dict[str, torch.Tensor]:
+        """Batch `index` of a training-distribution stream kept apart from the training batches,
+        for recomputing BatchNorm statistics without replaying what the optimiser saw."""
+        return self._sampled_batch(_STATISTICS_STREAM, index, device, rank)
 
     def eval_batch(
         self,

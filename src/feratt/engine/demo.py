@@ -53,7 +53,9 @@ class DemoSettings:
         n_backgrounds, background_size: procedural clutter images (H, W) for the compositor.
         models: registry names to train and compare.
         width: channel multiplier of the models (reduced for the CPU).
-        epochs, steps_per_epoch, batch_size, lr: training length and Adam's step size.
+        epochs, steps_per_epoch, batch_size: training length.
+        lr, lr_schedule, lr_warmup_steps: Adam's step size, its decay and its linear warm-up.
+        precise_bn_batches: batches that refresh the BatchNorm statistics before validation.
         mode: training data mode (``mixed``: half of every batch composited).
         seed: seed of rendering, splits and training.
         progress_bar: show Lightning's progress bar.
@@ -73,6 +75,9 @@ class DemoSettings:
     steps_per_epoch: int = 40
     batch_size: int = 32
     lr: float = 1e-3
+    lr_schedule: str = "cosine"
+    lr_warmup_steps: int = 40
+    precise_bn_batches: int = 4
     mode: str = "mixed"
     seed: int = 0
     progress_bar: bool = True
@@ -87,6 +92,8 @@ class DemoSettings:
             epochs=1,
             steps_per_epoch=2,
             batch_size=4,
+            lr_warmup_steps=1,
+            precise_bn_batches=2,
         )
 
 
@@ -130,6 +137,9 @@ def experiment(settings: DemoSettings, model: str, num_classes: int) -> Experime
         train=TrainConfig(
             max_epochs=settings.epochs,
             lr=settings.lr,
+            lr_schedule=settings.lr_schedule,
+            lr_warmup_steps=settings.lr_warmup_steps,
+            precise_bn_batches=settings.precise_bn_batches,
             seed=settings.seed,
             logger="none",
             resume=False,

@@ -6,6 +6,7 @@ and ``classes``, so ``feratt.models.checkpoint.load_checkpoint`` reads the Light
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ import lightning as L
 import torch
 
 from feratt.config import ModelConfig, TrainConfig
+from feratt.engine.schedules import LRSchedule
 from feratt.losses import FERAttLoss
 from feratt.models.output import FERAttOutput
 from feratt.registry import create_model
@@ -22,7 +24,8 @@ class FERAttModule(L.LightningModule):
     """Training and validation steps for any registered feratt model.
 
     Batches are dicts with ``image`` (N, C, S, S) float in [0, 1], ``clean`` (I_org, same shape)
-    and ``label`` (N,), as built on the device by ``FERAttDataModule``. Every loss term is logged
+    and ``label`` (N,), plus ``target`` (N, K) label distributions when trained on soft labels,
+    as built on the device by ``FERAttDataModule``. Every loss term is logged
     separately as ``train/<term>`` and ``val/<term>``, plus ``train/acc`` and ``val/acc``.
 
     Args:
@@ -61,7 +64,7 @@ class FERAttModule(L.LightningModule):
         if self.train_config.channels_last and image.is_cuda:
             image = image.contiguous(memory_format=torch.channels_last)
         output = self.model(image)
-        losses = self.loss_fn(output, batch["label"], batch["clean"])
+        losses = self.loss_fn(output, batch["label"], batch["clean"], batch.get("target"))
         accuracy = (output.logits.argmax(1) == batch["label"]).float().mean()
         metrics = {f"{stage}/{term}": value.detach() for term, value in losses.items()}
         metrics[f"{stage}/acc"] = accuracy
@@ -90,26 +93,34 @@ class FERAttModule(L.LightningModule):
         if self.train_config.channels_last and on_cuda:
             self.model.to(memory_format=torch.channels_last)
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def build_optimizer(self) -> torch.optim.Adam:
+        """Adam over all parameters with the run's settings (fused on CUDA)."""
         config = self.train_config
-        optimizer = torch.optim.Adam(
+        return torch.optim.Adam(
             self.parameters(),
             lr=config.lr,
             weight_decay=config.weight_decay,
             amsgrad=config.amsgrad,
             fused=True if self.device.type == "cuda" else None,
         )
-        if config.lr_schedule == "fixed":
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        config = self.train_config
+        optimizer = self.build_optimizer()
+        if config.lr_schedule == "fixed" and config.lr_warmup_steps == 0:
             return {"optimizer": optimizer}
-        if config.lr_schedule == "step":
-            scheduler = torch.optim.lr_scheduler.StepLR(
-                optimizer, step_size=config.lr_step_epochs, gamma=config.lr_gamma
-            )
-        else:
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-                optimizer, T_max=max(config.max_epochs, 1)
-            )
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        per_epoch = self.trainer.num_training_batches
+        schedule = LRSchedule(
+            kind=config.lr_schedule,
+            total_steps=total_steps,
+            steps_per_epoch=int(per_epoch) if math.isfinite(per_epoch) else total_steps,
+            warmup_steps=config.lr_warmup_steps,
+            step_epochs=config.lr_step_epochs,
+            gamma=config.lr_gamma,
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }

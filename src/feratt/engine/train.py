@@ -29,6 +29,7 @@ from feratt.config import ExperimentConfig, TrainConfig
 from feratt.data.compositing import CompositorConfig
 from feratt.engine.datamodule import FERAttDataModule
 from feratt.engine.module import FERAttModule
+from feratt.engine.precise_bn import PreciseBatchNorm
 from feratt.engine.visdom_logger import AttentionGridCallback, VisdomLogger
 from feratt.models.checkpoint import load_checkpoint, save_checkpoint
 
@@ -97,8 +98,10 @@ def _callbacks(config: ExperimentConfig) -> tuple[list[Callback], ModelCheckpoin
         auto_insert_metric_name=False,
     )
     callbacks: list[Callback] = [periodic, best]
-    if train.lr_schedule != "fixed":
-        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    if train.precise_bn_batches > 0:
+        callbacks.append(PreciseBatchNorm(train.precise_bn_batches))
+    if train.lr_schedule != "fixed" or train.lr_warmup_steps > 0:
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
     if train.grid_every_n_epochs > 0:
         callbacks.append(AttentionGridCallback(config.run_dir, train.grid_every_n_epochs))
     if train.progress_bar:

@@ -40,7 +40,7 @@ def load_backgrounds(
         FileNotFoundError: `folder` is not a folder.
         ValueError: no readable image in `folder`, or a bad `channels`.
     """
-    folder = Path(folder)
+    folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"background folder {folder} does not exist")
     if channels not in (None, 1, 3):

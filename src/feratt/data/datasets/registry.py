@@ -76,6 +76,7 @@ def open_dataset(
         **options: format-specific options (e.g. ``frames=3`` for CK+, ``intensities=(3, 4)``
             for BU-3DFE, ``contempt=False`` for AffectNet).
     """
+    path = Path(path).expanduser()
     if format is None:
         fmt = detect_format(path)
     elif format in _FORMATS:
