@@ -9,7 +9,7 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="train and compare FERAtt and the baseline on procedural faces (CPU, ~3 min)",
+        help="train and compare FERAtt and the baseline on procedural faces (CPU, ~4 min)",
         description="Render a labelled set of procedural faces, composite them on clutter, train "
         "the PreActResNet18 baseline and a reduced-width FERAtt+Rep+Cls on the CPU, evaluate both "
         "on real and synthetic test faces of unseen people and write the paper-style report.",
@@ -28,9 +28,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+    import warnings
     from dataclasses import replace
 
     from feratt.engine.demo import DemoSettings, run_demo
+
+    # The demo reports its own progress: keep Lightning's device banners and tips, and a
+    # deprecation it triggers inside torch's pytree module, out of the user's way.
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
     settings = DemoSettings(out_dir=args.out, seed=args.seed)
     if args.quick:

@@ -131,6 +131,8 @@ def build_trainer(
         log_every_n_steps=train.log_every_n_steps,
         check_val_every_n_epoch=train.val_every_n_epochs,
         enable_progress_bar=train.progress_bar,
+        # `feratt models` gives parameters and GFLOPs; Lightning's table counts 0 FLOPs here.
+        enable_model_summary=False,
         # The data module shards its own batches by rank; see FERAttDataModule.
         use_distributed_sampler=False,
     )
