@@ -109,20 +109,10 @@ class Clock:
         return self.budget_s - self.reserve_s - self.elapsed()
 
 
-class RealValidation(FERAttDataModule):
-    """Validation batches always real, whatever the training mode: models are selected on real
-    faces (issue 7); the synthetic test still uses the test-mode compositor."""
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> dict[str, torch.Tensor]:
-        if self.trainer.training:
-            return super().on_after_batch_transfer(batch, dataloader_idx)
-        device = self.trainer.lightning_module.device
-        return self.eval_batch(batch["split"], batch["index"], batch["batch"], device, False)
-
-
 def data_options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "mode": args.mode,
+        "val_mode": "real",  # models are selected on real faces (issue 7)
         "synthetic_fraction": args.synthetic_fraction,
         "batch_size": args.batch_size,
         "steps_per_epoch": args.steps_per_epoch,
@@ -135,8 +125,8 @@ def datamodule(
     val: PreparedFaces,
     test: PreparedFaces,
     backgrounds: np.ndarray,
-) -> RealValidation:
-    return RealValidation.from_prepared(
+) -> FERAttDataModule:
+    return FERAttDataModule.from_prepared(
         train, val, test, backgrounds, seed=args.seed, **data_options(args)
     )
 

@@ -78,6 +78,7 @@ class DataConfig:
             synthetic test set and for validation; training never sees them.
         mode: ``real`` (aligned crops, light augmentation), ``synthetic`` (compositor) or
             ``mixed`` (a ``synthetic_fraction`` of every batch composited).
+        val_mode: the same choice for validation batches (model selection); default: ``mode``.
         batch_size: images per step and per device.
         steps_per_epoch: optimiser steps per epoch (0: one pass over the training faces).
         augment: flip and small affine jitter for real-mode images.
@@ -101,6 +102,7 @@ class DataConfig:
     background_test_fraction: float = 0.2
     background_val_fraction: float = 0.1
     mode: str = "synthetic"
+    val_mode: str | None = None
     synthetic_fraction: float = 0.5
     batch_size: int = 32
     steps_per_epoch: int = 0
@@ -112,6 +114,8 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _require_choice("data.mode", self.mode, DATA_MODES)
+        if self.val_mode is not None:
+            _require_choice("data.val_mode", self.val_mode, DATA_MODES)
         if self.folds < 0:
             raise ValueError(f"data.folds must be 0 (no k-fold) or more; got {self.folds}")
         if self.folds == 0 and self.fold != 0:

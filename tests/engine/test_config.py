@@ -63,6 +63,8 @@ def test_round_trip_and_run_dir() -> None:
         ("train.amsgrad=1", "config key 'train.amsgrad' must be bool"),
         ("data.mode=cartoon", "data.mode must be one of real, synthetic, mixed"),
         ("train.lr_schedule=linear", "train.lr_schedule must be one of fixed, step, cosine"),
+        ("data.val_mode=clean", "data.val_mode must be one of real, synthetic, mixed"),
+        ("train.lr_warmup_steps=-5", "train.lr_warmup_steps must be >= 0"),
         ("data.folds=5", "data.fold must be in [0, 5)"),
         ("data.fold=2", "data.fold is 2 but data.folds is 0"),
         ("train", "not of the form key=value"),

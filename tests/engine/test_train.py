@@ -102,6 +102,28 @@ def test_validation_batches_are_fixed() -> None:
     assert torch.equal(first["label"], torch.tensor([0, 1, 2]))
 
 
+@pytest.mark.parametrize(
+    ("mode", "val_mode", "composited"),
+    [
+        ("mixed", None, [True, False, False]),
+        ("mixed", "real", [False] * 3),
+        ("real", "synthetic", [True] * 3),
+        ("synthetic", None, [True] * 3),
+    ],
+)
+def test_validation_mode_decides_which_faces_are_composited(
+    mode: str, val_mode: str | None, composited: list[bool]
+) -> None:
+    """Faces are 1..255 inside a fixed box; backgrounds are flat grey levels below 50. A real
+    validation image is its face crop; a composited one shows its background somewhere."""
+    data = _module(mode, synthetic_fraction=0.34, val_mode=val_mode)
+    chunk = data.eval_chunks("val")[0]
+    batch = data.eval_batch("val", chunk["index"], chunk["batch"], CPU)
+    crops = torch.as_tensor(data.faces["val"].faces).float() / 255
+    is_real = [torch.equal(batch["image"][i, :1], crops[i]) for i in range(3)]
+    assert [not r for r in is_real] == composited
+
+
 def test_fold_and_validation_subjects_are_disjoint(
     tiny_config: Callable[..., ExperimentConfig],
 ) -> None:

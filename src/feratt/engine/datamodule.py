@@ -371,10 +371,10 @@ class FERAttDataModule(L.LightningDataModule):
             batch["target"] = data.targets[index]
         return batch
 
-    def _n_synthetic(self, n: int) -> int:
-        if self.config.mode == "real":
+    def _n_synthetic(self, n: int, mode: str) -> int:
+        if mode == "real":
             return 0
-        if self.config.mode == "synthetic":
+        if mode == "synthetic":
             return n
         return round(n * self.config.synthetic_fraction)
 
@@ -384,7 +384,8 @@ class FERAttDataModule(L.LightningDataModule):
         generator = torch.Generator(device).manual_seed(stream_seed(self.seed, stream, rank, step))
         n = self.config.batch_size
         index = self._tensors("train", device).balanced_sample(n, generator)
-        return self._build("train", index, self._n_synthetic(n), generator, self.config.augment)
+        n_synthetic = self._n_synthetic(n, self.config.mode)
+        return self._build("train", index, n_synthetic, generator, self.config.augment)
 
     def train_batch(
         self, step: int, device: torch.device, rank: int = 0
@@ -410,11 +411,14 @@ class FERAttDataModule(L.LightningDataModule):
         """A fixed evaluation batch of `split` faces at `index` (same images every call).
 
         Synthetic images use the test-mode compositor and the split's own backgrounds; by default
-        the data mode decides (mixed: its synthetic fraction of the batch).
+        ``data.val_mode`` (else ``data.mode``) decides (mixed: its synthetic fraction).
         """
         generator = torch.Generator(device).manual_seed(
             stream_seed(self.seed, _EVAL_STREAM, SPLITS.index(split), batch)
         )
         n = len(index)
-        n_synthetic = self._n_synthetic(n) if synthetic is None else n * bool(synthetic)
+        if synthetic is None:
+            n_synthetic = self._n_synthetic(n, self.config.val_mode or self.config.mode)
+        else:
+            n_synthetic = n * bool(synthetic)
         return self._build(split, index.to(device), n_synthetic, generator, augment=False)
