@@ -77,7 +77,8 @@ class FERAttLoss(nn.Module):
 
     `loss_fn(output, target, clean=None)` -> {"loss": total, "cls": L_cls, "att": L_att (when the
     model has an attention image and `clean` = I_org is given), "rep": L_rep (when the model has an
-    embedding)}, all scalar float32 tensors.
+    embedding), "stn": L_stn (STN variant, when the target theta is given)}, all scalar float32
+    tensors.
 
     Args:
         sigma: sigma of the structural loss.
@@ -97,13 +98,18 @@ class FERAttLoss(nn.Module):
         target: torch.Tensor,
         clean: torch.Tensor | None = None,
         distribution: torch.Tensor | None = None,
+        theta: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """`distribution` (N, K), when given, is L_cls's target instead of the labels `target`
-        (soft-label training, e.g. FER+ votes); L_rep always uses `target`."""
+        (soft-label training, e.g. FER+ votes); L_rep always uses `target`. `theta` (N, 2, 3),
+        the affine that takes each image back to its face's frame, is the target of the STN
+        variant's L_stn (mean squared error of the six parameters)."""
         cls_target = target if distribution is None else distribution.float()
         terms = {"cls": F.cross_entropy(output.logits.float(), cls_target)}
         if output.attention_image is not None and clean is not None:
             terms["att"] = attention_loss(output.attention_image, clean)
+        if output.theta is not None and theta is not None:
+            terms["stn"] = F.mse_loss(output.theta.float(), theta.float())
         if output.embedding is not None:
             terms["rep"] = structural_loss(
                 output.embedding,

@@ -9,10 +9,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from feratt import create_model
 from feratt.cli import main
+from feratt.data.labels import EXPRESSIONS
 from feratt.inference import Recognizer
 from feratt.inference.export import export_checkpoint, verification_faces
-from feratt.models.checkpoint import load_checkpoint
+from feratt.models.checkpoint import load_checkpoint, save_checkpoint
 
 OUTPUTS = ["logits", "probabilities", "embedding", "attention_image", "attention_map"]
 
@@ -99,3 +101,14 @@ def test_export_errors_name_the_problem(checkpoint, tmp_path, capsys):
         export_checkpoint(checkpoint, "tflite")
     assert main(["export", "-c", str(tmp_path / "absent.pt")]) == 1
     assert "absent.pt does not exist" in capsys.readouterr().err
+
+
+def test_stn_variant_exports_its_resampling(fer_crops, tmp_path):
+    """affine_grid + grid_sample survive the ONNX export (opset 20) for a non-identity theta."""
+    model = create_model("feratt_rep_cls_stn", num_classes=7, width=0.125)
+    with torch.no_grad():  # a rotation of about 0.3 rad, zoom 1.1 and a shift
+        model.localisation.regressor[-1].bias.copy_(torch.tensor([1.05, -0.3, 0.1, 0.3, 1.05, 0]))
+    checkpoint = save_checkpoint(tmp_path / "stn.pt", model, classes=EXPRESSIONS[:7])
+    report = export_checkpoint(checkpoint, "onnx", tmp_path / "stn.onnx", verify_images=fer_crops)
+    assert set(report.differences) == set(OUTPUTS)
+    assert max(report.differences.values()) < 1e-4

@@ -34,9 +34,12 @@ def test_output_shapes(name: str, size: int, num_classes: int, channels: int) ->
         out = model(torch.rand(2, channels, size, size))
     assert out.logits.shape == (2, num_classes)
     attention = name != "preactresnet18"
-    assert (out.embedding is not None) == (name == "feratt_rep_cls")
+    assert (out.embedding is not None) == name.startswith("feratt_rep_cls")
     if out.embedding is not None:
         assert out.embedding.shape == (2, 16)
+    assert (out.theta is not None) == name.endswith("_stn")
+    if out.theta is not None:
+        assert out.theta.shape == (2, 2, 3)
     for field in ("attention_image", "attention_map", "features"):
         assert (getattr(out, field) is not None) == attention, field
     if attention:
@@ -71,8 +74,14 @@ def test_parameter_counts_match_the_paper() -> None:
 def test_backward_reaches_every_parameter(name: str) -> None:
     torch.manual_seed(0)
     model = create_model(name, num_classes=4, width=TINY)
+    if model.localisation is not None:
+        # Its last layer starts at zero (the identity transform), which holds back the gradient
+        # of the layers before it for the first step only.
+        torch.nn.init.normal_(model.localisation.regressor[-1].weight, std=1e-3)
     images = torch.rand(4, 3, 64, 64)
-    losses = FERAttLoss()(model(images), torch.tensor([0, 1, 2, 1]), images)
+    theta = torch.tensor([[1.0, 0.0, 0.1], [0.0, 1.0, 0.0]]).expand(4, 2, 3)
+    losses = FERAttLoss()(model(images), torch.tensor([0, 1, 2, 1]), images, theta=theta)
+    assert ("stn" in losses) == (model.localisation is not None)
     losses["loss"].backward()
     for pname, param in model.named_parameters():
         assert param.grad is not None and torch.isfinite(param.grad).all(), pname

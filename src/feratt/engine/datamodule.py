@@ -28,10 +28,12 @@ from feratt.data.compositing import (
     load_backgrounds,
     split_backgrounds,
 )
+from feratt.data.compositing.warp import invert_affine
 from feratt.data.folds import SubjectKFold, validation_split
 from feratt.data.records import PreparedFaces
 
 _TRAIN_STREAM, _EVAL_STREAM, _STATISTICS_STREAM = 0, 1, 2
+IDENTITY_AFFINE = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 SPLITS = ("train", "val", "test")
 
 
@@ -82,10 +84,11 @@ class FaceTensors:
         return self.by_class[self.class_start[cls] + torch.minimum(offset, count - 1)]
 
 
-def jitter(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def jitter(images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Light standard augmentation on the device: flip p=0.5, rotation ±10°, scale ±10%, shift ±5%.
 
-    One affine per sample, applied to all channels, so image and target stay aligned.
+    One affine per sample, applied to all channels, so image and target stay aligned. Returns the
+    images and the affine taking them back to the originals' frame.
     """
     n, device = len(images), images.device
 
@@ -104,7 +107,8 @@ def jitter(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         1,
     )
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, padding_mode="reflection", align_corners=False)
+    jittered = F.grid_sample(images, grid, padding_mode="reflection", align_corners=False)
+    return jittered, invert_affine(theta)
 
 
 def _channels(images: torch.Tensor, channels: int) -> torch.Tensor:
@@ -351,22 +355,30 @@ class FERAttDataModule(L.LightningDataModule):
         device = index.device
         data = self._tensors(split, device)
         faces, masks, labels = data.faces[index], data.masks[index], data.labels[index]
-        images, cleans = [], []
+        images, cleans, thetas = [], [], []
         if n_synthetic:
             composite = self._compositor(split, device)(
                 faces[:n_synthetic], masks[:n_synthetic], labels[:n_synthetic], generator=generator
             )
             images.append(_channels(composite.image, self.channels))
             cleans.append(_channels(composite.clean, self.channels))
+            thetas.append(invert_affine(composite.theta))
         if n_synthetic < len(index):
             real = faces[n_synthetic:].float() / 255
             pair = torch.cat([real, real * masks[n_synthetic:, None]], 1)
+            back = IDENTITY_AFFINE.to(device).expand(len(real), 2, 3)
             if augment:
-                pair = jitter(pair, generator)
+                pair, back = jitter(pair, generator)
             c = real.shape[1]
             images.append(_channels(pair[:, :c], self.channels))
             cleans.append(_channels(pair[:, c:], self.channels))
-        batch = {"image": torch.cat(images), "clean": torch.cat(cleans), "label": labels}
+            thetas.append(back)
+        batch = {
+            "image": torch.cat(images),
+            "clean": torch.cat(cleans),
+            "label": labels,
+            "theta": torch.cat(thetas),
+        }
         if data.targets is not None:
             batch["target"] = data.targets[index]
         return batch

@@ -24,8 +24,9 @@ class FERAttModule(L.LightningModule):
     """Training and validation steps for any registered feratt model.
 
     Batches are dicts with ``image`` (N, C, S, S) float in [0, 1], ``clean`` (I_org, same shape)
-    and ``label`` (N,), plus ``target`` (N, K) label distributions when trained on soft labels,
-    as built on the device by ``FERAttDataModule``. Every loss term is logged
+    ``label`` (N,) and ``theta`` (N, 2, 3, each image's affine back to its face's frame), plus
+    ``target`` (N, K) label distributions when trained on soft labels, as built on the device by
+    ``FERAttDataModule``. Every loss term is logged
     separately as ``train/<term>`` and ``val/<term>``, plus ``train/acc`` and ``val/acc``.
 
     Args:
@@ -64,7 +65,9 @@ class FERAttModule(L.LightningModule):
         if self.train_config.channels_last and image.is_cuda:
             image = image.contiguous(memory_format=torch.channels_last)
         output = self.model(image)
-        losses = self.loss_fn(output, batch["label"], batch["clean"], batch.get("target"))
+        losses = self.loss_fn(
+            output, batch["label"], batch["clean"], batch.get("target"), batch.get("theta")
+        )
         accuracy = (output.logits.argmax(1) == batch["label"]).float().mean()
         metrics = {f"{stage}/{term}": value.detach() for term, value in losses.items()}
         metrics[f"{stage}/acc"] = accuracy

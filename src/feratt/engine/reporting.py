@@ -21,6 +21,7 @@ MODEL_TITLES: dict[str, str] = {
     "preactresnet18": "PreActResNet18",
     "feratt_cls": "FERAtt+Cls",
     "feratt_rep_cls": "FERAtt+Rep+Cls",
+    "feratt_rep_cls_stn": "FERAtt+Rep+Cls+STN",
 }
 PREDICTORS: dict[str, str] = {"cls": "Cls (argmax)", "knn": "Rep (k-NN)"}
 TESTS: tuple[str, ...] = ("real", "synthetic")

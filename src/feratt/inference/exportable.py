@@ -56,7 +56,7 @@ def export_metadata(model: nn.Module, classes: Sequence[str], output_names: Sequ
 
 
 def onnx_bytes(
-    model: nn.Module, classes: Sequence[str], dynamic_batch: bool = False, opset: int = 18
+    model: nn.Module, classes: Sequence[str], dynamic_batch: bool = False, opset: int = 20
 ) -> bytes:
     """Serialised ONNX model with feratt metadata in its metadata_props."""
     import onnx

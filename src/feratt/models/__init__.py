@@ -3,10 +3,17 @@
 from feratt.models.attention import AttentionUNet
 from feratt.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from feratt.models.encoder import ResNet34Encoder
-from feratt.models.feratt import FERAtt, feratt_cls, feratt_rep_cls, preactresnet18
+from feratt.models.feratt import (
+    FERAtt,
+    feratt_cls,
+    feratt_rep_cls,
+    feratt_rep_cls_stn,
+    preactresnet18,
+)
 from feratt.models.output import FERAttOutput
 from feratt.models.preactresnet import PreActResNet
 from feratt.models.reconstruction import FeatureExtractor, ReconstructionHead
+from feratt.models.stn import LocalisationNet
 
 __all__ = [
     "AttentionUNet",
@@ -14,11 +21,13 @@ __all__ = [
     "FERAtt",
     "FERAttOutput",
     "FeatureExtractor",
+    "LocalisationNet",
     "PreActResNet",
     "ReconstructionHead",
     "ResNet34Encoder",
     "feratt_cls",
     "feratt_rep_cls",
+    "feratt_rep_cls_stn",
     "load_checkpoint",
     "preactresnet18",
     "save_checkpoint",

@@ -5,6 +5,7 @@ models (`preactresnet18`, `feratt_cls`, `feratt_rep_cls`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -18,6 +19,7 @@ from feratt.models.layers import Normalize
 from feratt.models.output import FERAttOutput
 from feratt.models.preactresnet import PreActResNet
 from feratt.models.reconstruction import FeatureExtractor, ReconstructionHead
+from feratt.models.stn import LocalisationNet, apply_affine
 from feratt.registry import register_model
 
 # The encoder's stride 32 plus the U-Net's max-pool to the 1x1 center.
@@ -31,11 +33,13 @@ class FERAtt(nn.Module):
     to 3 channels) and S a multiple of 64 (of 2 for the baseline). Normalisation happens inside.
     Forward (SPEC section 1): A = G_att(I), F = G_ft(I), M = sigmoid(A) * F,
     I_att = G_rec(M, I, A); G_rep classifies I_att (the baseline: I) average-pooled to S/2.
+    The STN variant first resamples I_att through the theta its localisation net predicts.
 
     Args:
         config: the ModelConfig this network was built from (kept as `.config`).
         classifier: G_rep; its embedding layer, if any, gives `FERAttOutput.embedding`.
         attention, features, reconstruction: G_att, G_ft, G_rec; all three or none.
+        localisation: the STN variant's localisation net (needs the attention modules).
     """
 
     def __init__(
@@ -45,16 +49,20 @@ class FERAtt(nn.Module):
         attention: AttentionUNet | None = None,
         features: FeatureExtractor | None = None,
         reconstruction: ReconstructionHead | None = None,
+        localisation: LocalisationNet | None = None,
     ) -> None:
         super().__init__()
         parts = (attention, features, reconstruction)
         if any(p is None for p in parts) and any(p is not None for p in parts):
             raise ValueError("FERAtt needs all of attention, features, reconstruction, or none")
+        if localisation is not None and attention is None:
+            raise ValueError("the STN variant needs the attention modules")
         self.config = config
         self.normalize = Normalize()
         self.attention = attention
         self.features = features
         self.reconstruction = reconstruction
+        self.localisation = localisation
         self.classifier = classifier
 
     @property
@@ -77,7 +85,7 @@ class FERAtt(nn.Module):
     def forward(self, x: torch.Tensor) -> FERAttOutput:
         self._check_input(x)
         image = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-        attention_map = features = attention_image = None
+        attention_map = features = attention_image = theta = None
         classifier_input = image
         if self.attention is not None:
             normalized = self.normalize(image)
@@ -86,6 +94,9 @@ class FERAtt(nn.Module):
             fused = torch.sigmoid(attention_map) * features  # M = sigma(A) * F (fusion)
             attention_image = self.reconstruction(fused, image, attention_map)
             classifier_input = attention_image
+            if self.localisation is not None:
+                theta = self.localisation(self.normalize(attention_image))
+                classifier_input = apply_affine(attention_image, theta)
         # Averaging commutes with the affine normalisation; pooling first is cheaper.
         pooled = self.normalize(F.avg_pool2d(classifier_input, 2))
         pre_logits = self.classifier.forward_head(
@@ -97,6 +108,7 @@ class FERAtt(nn.Module):
             attention_image=attention_image,
             attention_map=attention_map,
             features=features,
+            theta=theta,
         )
 
     @classmethod
@@ -126,7 +138,11 @@ def _validate(config: ModelConfig, attention: bool) -> None:
 
 
 def _build(
-    config: ModelConfig, attention: bool, rep: bool, encoder_weights: str | Path | None = None
+    config: ModelConfig,
+    attention: bool,
+    rep: bool,
+    encoder_weights: str | Path | None = None,
+    stn: bool = False,
 ) -> FERAtt:
     _validate(config, attention)
     k, width = config.num_classes, config.width
@@ -139,6 +155,7 @@ def _build(
         attention=AttentionUNet(k, width, encoder_weights=encoder_weights),
         features=FeatureExtractor(k),
         reconstruction=ReconstructionHead(k, width),
+        localisation=LocalisationNet(width=width) if stn else None,
     )
 
 
@@ -160,37 +177,45 @@ def preactresnet18(
     return _build(config, attention=False, rep=False)
 
 
-@register_model
-def feratt_cls(
-    num_classes: int = 8,
-    embedding_dim: int = 64,
-    input_size: int = 64,
-    in_channels: int = 3,
-    width: float = 1.0,
-    encoder_weights: str | Path | None = None,
-) -> FERAtt:
-    """FERAtt+Cls: attention modules and a PreActResNet18 classifier (trained with L_cls + L_att).
+def _attention_model(name: str, rep: bool, stn: bool, summary: str) -> Callable[..., FERAtt]:
+    """Register the builder `name` of a model with the attention modules (one signature for all)."""
 
-    `encoder_weights`: optional torchvision ResNet34 state dict file for G_att's encoder.
-    """
-    config = ModelConfig("feratt_cls", num_classes, embedding_dim, input_size, in_channels, width)
-    return _build(config, attention=True, rep=False, encoder_weights=encoder_weights)
+    def build(
+        num_classes: int = 8,
+        embedding_dim: int = 64,
+        input_size: int = 64,
+        in_channels: int = 3,
+        width: float = 1.0,
+        encoder_weights: str | Path | None = None,
+    ) -> FERAtt:
+        config = ModelConfig(name, num_classes, embedding_dim, input_size, in_channels, width)
+        return _build(config, attention=True, rep=rep, encoder_weights=encoder_weights, stn=stn)
 
-
-@register_model
-def feratt_rep_cls(
-    num_classes: int = 8,
-    embedding_dim: int = 64,
-    input_size: int = 64,
-    in_channels: int = 3,
-    width: float = 1.0,
-    encoder_weights: str | Path | None = None,
-) -> FERAtt:
-    """FERAtt+Rep+Cls: attention modules, the d-dim embedding z and classifier (+ L_rep).
-
-    `encoder_weights`: optional torchvision ResNet34 state dict file for G_att's encoder.
-    """
-    config = ModelConfig(
-        "feratt_rep_cls", num_classes, embedding_dim, input_size, in_channels, width
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = (
+        f"{summary}\n\n`encoder_weights`: optional torchvision ResNet34 state dict file for "
+        "G_att's encoder."
     )
-    return _build(config, attention=True, rep=True, encoder_weights=encoder_weights)
+    return register_model(build)
+
+
+feratt_cls = _attention_model(
+    "feratt_cls",
+    rep=False,
+    stn=False,
+    summary="FERAtt+Cls: attention modules and a PreActResNet18 classifier (L_cls + L_att).",
+)
+feratt_rep_cls = _attention_model(
+    "feratt_rep_cls",
+    rep=True,
+    stn=False,
+    summary="FERAtt+Rep+Cls: attention modules, the d-dim embedding z and classifier (+ L_rep).",
+)
+feratt_rep_cls_stn = _attention_model(
+    "feratt_rep_cls_stn",
+    rep=True,
+    stn=True,
+    summary="FERAtt+Rep+Cls with the authors' STN: G_rep classifies I_att resampled through the "
+    "affine theta a localisation net predicts from it (trained against the compositor's warp, "
+    "L_stn).",
+)

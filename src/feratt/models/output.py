@@ -17,6 +17,7 @@ class FERAttOutput:
         attention_image: (N, 3, H, W) I_att from G_rec, else None (baseline).
         attention_map: (N, K, H, W) A, the logits of G_att, else None.
         features: (N, K, H, W) F from G_ft, else None.
+        theta: (N, 2, 3) affine predicted by the STN variant's localisation net, else None.
     """
 
     logits: torch.Tensor
@@ -24,3 +25,4 @@ class FERAttOutput:
     attention_image: torch.Tensor | None = None
     attention_map: torch.Tensor | None = None
     features: torch.Tensor | None = None
+    theta: torch.Tensor | None = None
