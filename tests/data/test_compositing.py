@@ -160,6 +160,35 @@ def test_three_point_warp_moves_the_corners():
     assert torch.allclose(invert_affine(invert_affine(forward)), forward, atol=1e-5)
 
 
+def test_without_mirror_leaves_the_mirror_image_of_a_flipped_warp():
+    angle = torch.tensor([0.3, -0.5])
+    flipped = torch.tensor([True, False])
+    forward = warp.face_transform(
+        torch.tensor([1.1, 0.9]),
+        flipped,
+        angle,
+        torch.tensor([[0.1, 0.0], [0.0, -0.2]]),
+        torch.zeros(2, 3, 2),
+    )
+    upright = warp.without_mirror(forward)
+    det = upright[:, 0, 0] * upright[:, 1, 1] - upright[:, 0, 1] * upright[:, 1, 0]
+    assert (det > 0).all()
+    assert torch.equal(upright[1], forward[1])  # not flipped: unchanged
+    image = torch.rand(1, 1, 16, 16)
+    through = F.grid_sample(
+        image,
+        F.affine_grid(forward[:1], [1, 1, 16, 16], align_corners=False),
+        align_corners=False,
+    )
+    upright_through = F.grid_sample(
+        image,
+        F.affine_grid(upright[:1], [1, 1, 16, 16], align_corners=False),
+        align_corners=False,
+    )
+    torch.testing.assert_close(upright_through, through.flip(-1), atol=1e-5, rtol=0)
+    assert torch.equal(warp.without_mirror(upright), upright)
+
+
 def test_background_crop_samples_one_tile_without_bleeding():
     pool = torch.stack([torch.zeros(1, 80, 80), torch.full((1, 80, 80), 255.0)]).byte()
     config = CompositorConfig(relight=False).without_noise()

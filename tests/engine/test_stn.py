@@ -8,12 +8,14 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from feratt import create_model
 from feratt.config import ExperimentConfig
 from feratt.engine.datamodule import FaceTensors, FERAttDataModule, stream_seed
 from feratt.engine.train import fit
-from feratt.models.stn import apply_affine
+from feratt.models.layers import Normalize
+from feratt.models.stn import LocalisationNet, apply_affine
 
 CPU = torch.device("cpu")
 
@@ -50,13 +52,44 @@ def test_theta_targets_take_images_back_to_the_face_frame(
     dark = (tensors.faces[index].float() / 255 * tensors.masks[index, None]).expand(-1, 3, -1, -1)
 
     back = apply_affine(batch["clean"], batch["theta"])
-    # Compare where both show the face: the compositor's mask clean-up erodes the border.
-    both = (back > 0.02) & (dark > 0.02)
-    error = (back - dark).abs()[both].mean().item()
-    unaligned = (batch["clean"] - dark).abs()[both].mean().item()
-    assert both.float().mean() > 0.3
-    assert error < 0.05, error
-    assert unaligned > 5 * error, (unaligned, error)
+    # Mirroring is left in (a mirrored face is a face): each image comes back as its face or
+    # the face's mirror image. Compare where both show the face: the compositor's mask
+    # clean-up erodes the border.
+    errors, shown = [], []
+    for i in range(len(back)):
+        candidates = []
+        for target in (dark[i], dark[i].flip(-1)):
+            both = (back[i] > 0.02) & (target > 0.02)
+            candidates.append(((back[i] - target).abs()[both].mean().item(), both, target))
+        error, both, target = min(candidates, key=lambda c: c[0])
+        errors.append(error)
+        shown.append(both.float().mean().item())
+    assert min(shown) > 0.2
+    assert np.mean(errors) < 0.05, errors
+    straight = [(batch["clean"][i] - dark[i]).abs().mean().item() for i in range(len(back))]
+    assert np.mean(straight) > 3 * np.mean(errors), (straight, errors)
+
+
+def test_a_localisation_net_learns_the_warps_of_composited_ckplus48_faces(
+    tiny_config: Callable[..., ExperimentConfig],
+) -> None:
+    """The theta targets are learnable: L_stn of a localisation net on clean composited faces
+    falls well below its identity start within 150 Adam steps."""
+    torch.manual_seed(0)
+    config = tiny_config("data.mode=synthetic", "data.batch_size=32")
+    data = FERAttDataModule(config.data, seed=0)
+    data.setup("fit")
+    net, normalize = LocalisationNet(), Normalize()
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
+    losses = []
+    for step in range(150):
+        batch = data.train_batch(step, CPU)
+        loss = F.mse_loss(net(normalize(batch["clean"])), batch["theta"])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-25:]) < 0.6 * np.mean(losses[:5]), (losses[:5], losses[-25:])
 
 
 @pytest.mark.slow

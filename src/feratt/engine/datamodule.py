@@ -28,7 +28,7 @@ from feratt.data.compositing import (
     load_backgrounds,
     split_backgrounds,
 )
-from feratt.data.compositing.warp import invert_affine
+from feratt.data.compositing.warp import invert_affine, without_mirror
 from feratt.data.folds import SubjectKFold, validation_split
 from feratt.data.records import PreparedFaces
 
@@ -377,7 +377,7 @@ class FERAttDataModule(L.LightningDataModule):
             "image": torch.cat(images),
             "clean": torch.cat(cleans),
             "label": labels,
-            "theta": torch.cat(thetas),
+            "theta": without_mirror(torch.cat(thetas)),
         }
         if data.targets is not None:
             batch["target"] = data.targets[index]

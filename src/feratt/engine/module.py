@@ -23,10 +23,10 @@ from feratt.registry import create_model
 class FERAttModule(L.LightningModule):
     """Training and validation steps for any registered feratt model.
 
-    Batches are dicts with ``image`` (N, C, S, S) float in [0, 1], ``clean`` (I_org, same shape)
-    ``label`` (N,) and ``theta`` (N, 2, 3, each image's affine back to its face's frame), plus
-    ``target`` (N, K) label distributions when trained on soft labels, as built on the device by
-    ``FERAttDataModule``. Every loss term is logged
+    Batches are dicts with ``image`` (N, C, S, S) float in [0, 1], ``clean`` (I_org, same shape),
+    ``label`` (N,) and ``theta`` (N, 2, 3: each image's affine back to its face's upright frame),
+    plus ``target`` (N, K) label distributions when trained on soft labels, as built on the device
+    by ``FERAttDataModule``. Every loss term is logged
     separately as ``train/<term>`` and ``val/<term>``, plus ``train/acc`` and ``val/acc``.
 
     Args:

@@ -21,6 +21,16 @@ def _as_3x3(linear: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
     return torch.cat((top, bottom), 1)
 
 
+def without_mirror(theta: torch.Tensor) -> torch.Tensor:
+    """`theta` (N, 2, 3) with any horizontal mirroring taken out: where the linear part reverses
+    orientation, its x column is negated, so sampling through it gives the mirror image of what
+    `theta` gives. (A face's mirror image is a face with the same expression; which of the two a
+    warped face came from cannot be told, so a network is not asked to.)"""
+    det = theta[:, 0, 0] * theta[:, 1, 1] - theta[:, 0, 1] * theta[:, 1, 0]
+    sign = torch.where(det < 0, -1.0, 1.0).to(theta.dtype)
+    return torch.cat((theta[:, :, :1] * sign.view(-1, 1, 1), theta[:, :, 1:]), -1)
+
+
 def invert_affine(theta: torch.Tensor) -> torch.Tensor:
     """Inverse of a batch of 2x3 affine matrices (N, 2, 3), in closed form (no host sync)."""
     a, b, c = theta[:, 0].unbind(-1)
