@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import yaml
 
+from feratt import list_models
 from feratt.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from feratt.data.folds import SubjectKFold, validation_split
 from feratt.data.pack import load_pack, resize_prepared
@@ -69,7 +70,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="what to run",
     )
     parser.add_argument("--fer-share", type=float, default=0.6, help="FER2013's share of time")
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=list(MODELS),
+        choices=list_models(),
+        help="default: the paper's three (feratt_rep_cls_stn is the STN variant)",
+    )
     parser.add_argument("--folds", type=int, default=10)
     parser.add_argument("--fold-list", type=int, nargs="+", help="CK+ folds to run, in order")
     parser.add_argument("--ck-epochs", type=int, default=40, help="epochs per CK+ fold")
