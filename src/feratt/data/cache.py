@@ -56,10 +56,9 @@ def _write_entry(folder: Path, prepared: PreparedFaces, index: dict) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         for name in (*ARRAYS, *OPTIONAL_ARRAYS):
-            if getattr(prepared, name) is not None:
-                np.save(
-                    tmp / f"{name}.npy", np.asarray(getattr(prepared, name)), allow_pickle=False
-                )
+            array = getattr(prepared, name)
+            if array is not None:
+                np.save(tmp / f"{name}.npy", np.asarray(array), allow_pickle=False)
         (tmp / INDEX).write_text(json.dumps(index, indent=1))
         os.replace(tmp, folder)
     except OSError:

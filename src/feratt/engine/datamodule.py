@@ -33,7 +33,6 @@ from feratt.data.folds import SubjectKFold, validation_split
 from feratt.data.records import PreparedFaces
 
 _TRAIN_STREAM, _EVAL_STREAM, _STATISTICS_STREAM = 0, 1, 2
-IDENTITY_AFFINE = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 SPLITS = ("train", "val", "test")
 
 
@@ -366,7 +365,7 @@ class FERAttDataModule(L.LightningDataModule):
         if n_synthetic < len(index):
             real = faces[n_synthetic:].float() / 255
             pair = torch.cat([real, real * masks[n_synthetic:, None]], 1)
-            back = IDENTITY_AFFINE.to(device).expand(len(real), 2, 3)
+            back = torch.eye(2, 3, device=device).expand(len(real), 2, 3)
             if augment:
                 pair, back = jitter(pair, generator)
             c = real.shape[1]
