@@ -152,3 +152,77 @@ def test_ferattloss_handles_bf16_outputs() -> None:
     output.attention_image = output.attention_image.bfloat16()
     losses = FERAttLoss()(output, torch.tensor([0, 1, 2, 1]), torch.rand(4, 3, 8, 8))
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
+
+
+def reference_leave_one_out(z: torch.Tensor, y: list[int], sigma: float) -> torch.Tensor:
+    """L_rep with each sample's own class mean taken over the other members of its class;
+    samples alone in their class are skipped."""
+    total, scored = 0.0, 0
+    for i in range(len(y)):
+        means = {}
+        for c in sorted(set(y)):
+            members = [z[j] for j in range(len(y)) if y[j] == c and (c != y[i] or j != i)]
+            if members:
+                means[c] = sum(members) / len(members)
+        if y[i] not in means:
+            continue
+        scores = {c: torch.exp(-((z[i] - m) ** 2).sum() / (2 * sigma**2)) for c, m in means.items()}
+        normaliser = sum(scores.values())
+        total = total + sum((s / normaliser - float(y[i] == c)) ** 2 for c, s in scores.items())
+        scored += 1
+    return total / scored
+
+
+def test_leave_one_out_structural_loss_matches_reference() -> None:
+    torch.manual_seed(2)
+    labels = [0, 0, 0, 1, 1, 2, 3, 3]  # class 2 has a single member: that row is skipped
+    z = (torch.randn(len(labels), 4, dtype=torch.float64) * 0.6).requires_grad_()
+    expected = reference_leave_one_out(z, labels, 0.7)
+    got = structural_loss(z, torch.tensor(labels), 5, sigma=0.7, means="leave_one_out")
+    assert got.item() == pytest.approx(expected.item(), rel=1e-6)
+    (grad,) = torch.autograd.grad(got, z)
+    (reference_grad,) = torch.autograd.grad(expected, z)
+    torch.testing.assert_close(grad, reference_grad, rtol=1e-5, atol=1e-8)
+
+
+def test_detached_means_match_the_reference_gradient() -> None:
+    torch.manual_seed(3)
+    labels = [0, 0, 1, 1, 2]
+    z = (torch.randn(5, 4, dtype=torch.float64) * 0.3).requires_grad_()
+    (grad,) = torch.autograd.grad(structural_loss(z, torch.tensor(labels), 3, means="detached"), z)
+    (expected,) = torch.autograd.grad(reference_structural(z, labels, 0.5, detach_means=True), z)
+    torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_normalised_structural_loss_ignores_the_embedding_scale() -> None:
+    torch.manual_seed(4)
+    z, labels = torch.randn(12, 6), torch.randint(0, 4, (12,))
+    small = structural_loss(z, labels, 4, normalize=True)
+    assert structural_loss(z * 50, labels, 4, normalize=True).item() == pytest.approx(small.item())
+    expected = reference_structural(F.normalize(z.double(), dim=1), labels.tolist(), 0.5)
+    assert small.item() == pytest.approx(expected.item(), rel=1e-5)
+    # Raw embeddings 50x further apart saturate the posteriors; normalised ones do not.
+    assert structural_loss(z * 50, labels, 4).item() != pytest.approx(small.item(), rel=0.1)
+
+
+def test_batch_mixup_draws_one_coefficient_for_the_whole_batch() -> None:
+    # One-hot embeddings of classes 0 and 1: with one lam per batch, every mixed row of two
+    # different classes lies at the same point, so its posterior row repeats exactly.
+    z = torch.tensor([[1.0, 0.0]] * 4 + [[0.0, 1.0]] * 4)
+    labels = torch.tensor([0] * 4 + [1] * 4)
+    torch.manual_seed(0)
+    batch = structural_loss(z, labels, 2, sigma=1.0, mixup_alpha=2.0, mixup_lambda="batch")
+    torch.manual_seed(0)
+    pair = structural_loss(z, labels, 2, sigma=1.0, mixup_alpha=2.0, mixup_lambda="pair")
+    assert batch.item() != pytest.approx(pair.item())
+    with pytest.raises(ValueError, match="mixup_lambda"):
+        structural_loss(z, labels, 2, mixup_alpha=2.0, mixup_lambda="row")
+
+
+def test_ferattloss_weights_the_total_but_logs_raw_terms() -> None:
+    output, target, clean = _output(True, True), torch.tensor([0, 1, 2, 1]), torch.rand(4, 3, 8, 8)
+    plain = FERAttLoss()(output, target, clean)
+    weighted = FERAttLoss(att_weight=0.25, rep_weight=0.5)(output, target, clean)
+    assert weighted["att"] == plain["att"] and weighted["rep"] == plain["rep"]
+    expected = plain["cls"] + 0.25 * plain["att"] + 0.5 * plain["rep"]
+    assert weighted["loss"].item() == pytest.approx(expected.item())

@@ -26,6 +26,10 @@ class ModelConfig:
         input_size: side of the square input image (64 default; 128 works).
         in_channels: 1 (grey) or 3.
         width: channel multiplier (1.0 = the paper's widths; small values for tests/demo).
+        reconstruction: G_rec's output, ``residual`` (I_att starts as I, in [0, 1]) or
+            ``paper`` (BatchNorm(3) -> ReLU, as in SPEC section 1).
+        normalization: the fixed affine normalisation before G_rep, ``imagenet`` or ``cifar``
+            (the authors' ``normalize_layer``).
     """
 
     name: str = "feratt_rep_cls"
@@ -34,6 +38,8 @@ class ModelConfig:
     input_size: int = 64
     in_channels: int = 3
     width: float = 1.0
+    reconstruction: str = "residual"
+    normalization: str = "imagenet"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,8 +56,11 @@ class ModelConfig:
 
 
 DATA_MODES = ("real", "synthetic", "mixed")
+SAMPLINGS = ("balanced", "uniform")
 LR_SCHEDULES = ("fixed", "step", "cosine")
 LOGGERS = ("tensorboard", "visdom", "none")
+REP_MEANS = ("batch", "leave_one_out", "detached")
+MIXUP_LAMBDAS = ("batch", "pair")
 
 
 def _require_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
@@ -80,6 +89,8 @@ class DataConfig:
             ``mixed`` (a ``synthetic_fraction`` of every batch composited).
         val_mode: the same choice for validation batches (model selection); default: ``mode``.
         batch_size: images per step and per device.
+        sampling: ``balanced`` (a class uniformly, then one of its faces: SPEC section 3) or
+            ``uniform`` over the training faces.
         steps_per_epoch: optimiser steps per epoch (0: one pass over the training faces).
         augment: flip and small affine jitter for real-mode images.
         soft_labels: train L_cls on the data set's label distributions (FER+ annotator votes)
@@ -105,6 +116,7 @@ class DataConfig:
     val_mode: str | None = None
     synthetic_fraction: float = 0.5
     batch_size: int = 32
+    sampling: str = "balanced"
     steps_per_epoch: int = 0
     augment: bool = True
     soft_labels: bool = False
@@ -114,6 +126,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _require_choice("data.mode", self.mode, DATA_MODES)
+        _require_choice("data.sampling", self.sampling, SAMPLINGS)
         if self.val_mode is not None:
             _require_choice("data.val_mode", self.val_mode, DATA_MODES)
         if self.folds < 0:
@@ -157,7 +170,17 @@ class TrainConfig:
         lr_schedule: ``fixed``, ``step`` (x lr_gamma every lr_step_epochs) or ``cosine``
             (per optimiser step, to 0 at the end of the run).
         lr_warmup_steps: linear learning-rate warm-up over the first steps (0: none).
-        loss_sigma, mixup: FERAttLoss settings (SPEC section 2).
+        loss_sigma, mixup, mixup_lambda: FERAttLoss settings (SPEC section 2; mixup_lambda:
+            one mixing coefficient per ``batch``, as the authors drew it, or per ``pair``).
+        rep_normalize: score L_rep on z / ||z|| (scale-free; sigma is then on the unit sphere).
+        rep_means: L_rep's class means: ``batch`` (the paper's), ``leave_one_out``, ``detached``.
+        att_weight, rep_weight: weights of L_att and L_rep in the total loss (the paper: 1, 1).
+        classifier_warmup_steps: train G_rep alone on the input image for this many first steps
+            (about 6x cheaper per step), then the whole network; needs the ``residual`` G_rec
+            so that I_att starts as the image G_rep learnt on.
+        attention_detach_steps: until this global step (-1: the whole run), G_rep's gradients
+            stop at I_att, so G_att, G_ft and G_rec learn the clean face from L_att alone
+            instead of being pulled towards the input image by L_cls.
         precise_bn_batches: before each validation (and at the end of each epoch), recompute
             the BatchNorm running statistics over this many fresh training batches (0: off).
         seed: seed of weights, sampling and compositing.
@@ -185,6 +208,13 @@ class TrainConfig:
     lr_warmup_steps: int = 0
     loss_sigma: float = 0.5
     mixup: bool = False
+    mixup_lambda: str = "batch"
+    rep_normalize: bool = False
+    rep_means: str = "batch"
+    att_weight: float = 1.0
+    rep_weight: float = 1.0
+    classifier_warmup_steps: int = 0
+    attention_detach_steps: int = 0
     precise_bn_batches: int = 16
     seed: int = 0
     accelerator: str = "auto"
@@ -209,10 +239,22 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _require_choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _require_choice("train.logger", self.logger, LOGGERS)
+        _require_choice("train.rep_means", self.rep_means, REP_MEANS)
+        _require_choice("train.mixup_lambda", self.mixup_lambda, MIXUP_LAMBDAS)
+        if self.loss_sigma <= 0:
+            raise ValueError(f"train.loss_sigma must be positive; got {self.loss_sigma}")
+        for key in ("att_weight", "rep_weight", "classifier_warmup_steps"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"train.{key} must be >= 0; got {getattr(self, key)}")
         if self.lr <= 0:
             raise ValueError(f"train.lr must be positive; got {self.lr}")
         if self.lr_warmup_steps < 0:
             raise ValueError(f"train.lr_warmup_steps must be >= 0; got {self.lr_warmup_steps}")
+        if self.attention_detach_steps < -1:
+            raise ValueError(
+                "train.attention_detach_steps must be -1 (the whole run), 0 (never) or a step; "
+                f"got {self.attention_detach_steps}"
+            )
         if self.precise_bn_batches < 0:
             raise ValueError(
                 f"train.precise_bn_batches must be >= 0; got {self.precise_bn_batches}"

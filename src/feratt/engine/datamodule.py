@@ -82,6 +82,13 @@ class FaceTensors:
         offset = (torch.rand(n, generator=generator, device=device) * count).long()
         return self.by_class[self.class_start[cls] + torch.minimum(offset, count - 1)]
 
+    def sample(self, n: int, generator: torch.Generator, balanced: bool = True) -> torch.Tensor:
+        """`n` indices, class-balanced (the paper's batches) or uniform over the faces (the data
+        set's own class frequencies, what plain accuracy on an imbalanced set rewards)."""
+        if balanced:
+            return self.balanced_sample(n, generator)
+        return torch.randint(len(self.labels), (n,), generator=generator, device=self.labels.device)
+
 
 def jitter(images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Light standard augmentation on the device: flip p=0.5, rotation ±10°, scale ±10%, shift ±5%.
@@ -394,7 +401,8 @@ class FERAttDataModule(L.LightningDataModule):
     ) -> dict[str, torch.Tensor]:
         generator = torch.Generator(device).manual_seed(stream_seed(self.seed, stream, rank, step))
         n = self.config.batch_size
-        index = self._tensors("train", device).balanced_sample(n, generator)
+        balanced = self.config.sampling == "balanced"
+        index = self._tensors("train", device).sample(n, generator, balanced)
         n_synthetic = self._n_synthetic(n, self.config.mode)
         return self._build("train", index, n_synthetic, generator, self.config.augment)
 

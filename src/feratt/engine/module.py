@@ -15,7 +15,7 @@ import torch
 
 from feratt.config import ModelConfig, TrainConfig
 from feratt.engine.schedules import LRSchedule
-from feratt.losses import FERAttLoss
+from feratt.losses import loss_from_config
 from feratt.models.output import FERAttOutput
 from feratt.registry import create_model
 
@@ -55,7 +55,7 @@ class FERAttModule(L.LightningModule):
             )
         kwargs = model_config.to_dict()
         self.model = create_model(kwargs.pop("name"), **kwargs)
-        self.loss_fn = FERAttLoss(sigma=self.train_config.loss_sigma, mixup=self.train_config.mixup)
+        self.loss_fn = loss_from_config(self.train_config)
 
     def forward(self, image: torch.Tensor) -> FERAttOutput:
         return self.model(image)
@@ -64,7 +64,7 @@ class FERAttModule(L.LightningModule):
         image = batch["image"]
         if self.train_config.channels_last and image.is_cuda:
             image = image.contiguous(memory_format=torch.channels_last)
-        output = self.model(image)
+        output = self._forward(image, training=stage == "train")
         losses = self.loss_fn(
             output, batch["label"], batch["clean"], batch.get("target"), batch.get("theta")
         )
@@ -83,6 +83,16 @@ class FERAttModule(L.LightningModule):
                 prog_bar=prog_bar,
             )
         return losses["loss"]
+
+    def _forward(self, image: torch.Tensor, training: bool) -> FERAttOutput:
+        """The network as the training schedule's current stage runs it (see TrainConfig)."""
+        config, step = self.train_config, self.global_step
+        if not training or not self.model.has_attention:
+            return self.model(image)
+        if step < config.classifier_warmup_steps:
+            return self.model.forward_classifier(image)
+        detached = config.attention_detach_steps < 0 or step < config.attention_detach_steps
+        return self.model(image, detach_attention=detached)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
@@ -110,7 +120,8 @@ class FERAttModule(L.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         config = self.train_config
         optimizer = self.build_optimizer()
-        if config.lr_schedule == "fixed" and config.lr_warmup_steps == 0:
+        staged = config.classifier_warmup_steps > 0 and self.model.has_attention
+        if config.lr_schedule == "fixed" and config.lr_warmup_steps == 0 and not staged:
             return {"optimizer": optimizer}
         total_steps = int(self.trainer.estimated_stepping_batches)
         per_epoch = self.trainer.num_training_batches
@@ -121,6 +132,7 @@ class FERAttModule(L.LightningModule):
             warmup_steps=config.lr_warmup_steps,
             step_epochs=config.lr_step_epochs,
             gamma=config.lr_gamma,
+            restart_step=config.classifier_warmup_steps if self.model.has_attention else 0,
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         return {

@@ -15,10 +15,10 @@ from torch import nn
 from feratt.config import ModelConfig
 from feratt.models.attention import AttentionUNet
 from feratt.models.checkpoint import load_checkpoint
-from feratt.models.layers import Normalize
+from feratt.models.layers import CLASSIFIER_NORMALIZATIONS, Normalize
 from feratt.models.output import FERAttOutput
 from feratt.models.preactresnet import PreActResNet
-from feratt.models.reconstruction import FeatureExtractor, ReconstructionHead
+from feratt.models.reconstruction import RECONSTRUCTIONS, FeatureExtractor, ReconstructionHead
 from feratt.models.stn import LocalisationNet, apply_affine
 from feratt.registry import register_model
 
@@ -59,6 +59,7 @@ class FERAtt(nn.Module):
             raise ValueError("the STN variant needs the attention modules")
         self.config = config
         self.normalize = Normalize()
+        self.classifier_normalize = Normalize.named(config.normalization)
         self.attention = attention
         self.features = features
         self.reconstruction = reconstruction
@@ -82,7 +83,9 @@ class FERAtt(nn.Module):
                 f"{tuple(x.shape[-2:])}: resize or pad the images (e.g. to 64x64)"
             )
 
-    def forward(self, x: torch.Tensor) -> FERAttOutput:
+    def forward(self, x: torch.Tensor, detach_attention: bool = False) -> FERAttOutput:
+        """The whole network; `detach_attention` stops G_rep's gradients at I_att, so the
+        attention modules learn from L_att alone (a staged schedule's first stage)."""
         self._check_input(x)
         image = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
         attention_map = features = attention_image = theta = None
@@ -93,22 +96,37 @@ class FERAtt(nn.Module):
             features = self.features(normalized)
             fused = torch.sigmoid(attention_map) * features  # M = sigma(A) * F (fusion)
             attention_image = self.reconstruction(fused, image, attention_map)
-            classifier_input = attention_image
+            classifier_input = attention_image.detach() if detach_attention else attention_image
             if self.localisation is not None:
                 theta = self.localisation(self.normalize(attention_image))
                 classifier_input = apply_affine(attention_image, theta)
+        return self._classify(
+            classifier_input,
+            attention_image=attention_image,
+            attention_map=attention_map,
+            features=features,
+            theta=theta,
+        )
+
+    def forward_classifier(self, x: torch.Tensor) -> FERAttOutput:
+        """G_rep alone on the input image, bypassing the attention modules (the baseline's path).
+
+        With the ``residual`` G_rec, I_att starts as I, so a G_rep trained this way (the cheap
+        warm-up stage, ``train.classifier_warmup_steps``) carries over to the whole network.
+        """
+        self._check_input(x)
+        return self._classify(x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x)
+
+    def _classify(self, image: torch.Tensor, **outputs: torch.Tensor | None) -> FERAttOutput:
         # Averaging commutes with the affine normalisation; pooling first is cheaper.
-        pooled = self.normalize(F.avg_pool2d(classifier_input, 2))
+        pooled = self.classifier_normalize(F.avg_pool2d(image, 2))
         pre_logits = self.classifier.forward_head(
             self.classifier.forward_features(pooled), pre_logits=True
         )
         return FERAttOutput(
             logits=self.classifier.fc(pre_logits),
             embedding=pre_logits if self.classifier.embedding_dim is not None else None,
-            attention_image=attention_image,
-            attention_map=attention_map,
-            features=features,
-            theta=theta,
+            **outputs,
         )
 
     @classmethod
@@ -133,6 +151,16 @@ def _validate(config: ModelConfig, attention: bool) -> None:
         problems.append(f"input_size must be a multiple of {multiple}, got {config.input_size}")
     if config.width <= 0:
         problems.append(f"width must be > 0, got {config.width}")
+    if config.reconstruction not in RECONSTRUCTIONS:
+        problems.append(
+            f"reconstruction must be one of {', '.join(RECONSTRUCTIONS)}, "
+            f"got {config.reconstruction!r}"
+        )
+    if config.normalization not in CLASSIFIER_NORMALIZATIONS:
+        problems.append(
+            f"normalization must be one of {', '.join(CLASSIFIER_NORMALIZATIONS)}, "
+            f"got {config.normalization!r}"
+        )
     if problems:
         raise ValueError(f"invalid {config.name} config: " + "; ".join(problems))
 
@@ -154,7 +182,7 @@ def _build(
         classifier,
         attention=AttentionUNet(k, width, encoder_weights=encoder_weights),
         features=FeatureExtractor(k),
-        reconstruction=ReconstructionHead(k, width),
+        reconstruction=ReconstructionHead(k, width, output=config.reconstruction),
         localisation=LocalisationNet(width=width) if stn else None,
     )
 
@@ -166,13 +194,23 @@ def preactresnet18(
     input_size: int = 64,
     in_channels: int = 3,
     width: float = 1.0,
+    reconstruction: str = "residual",
+    normalization: str = "imagenet",
 ) -> FERAtt:
     """The paper's baseline: PreActResNet18 alone on the input average-pooled to half size.
 
-    `embedding_dim` is accepted for a uniform builder signature and recorded, but unused.
+    `embedding_dim` and `reconstruction` are accepted for a uniform builder signature and
+    recorded, but unused.
     """
     config = ModelConfig(
-        "preactresnet18", num_classes, embedding_dim, input_size, in_channels, width
+        "preactresnet18",
+        num_classes,
+        embedding_dim,
+        input_size,
+        in_channels,
+        width,
+        reconstruction,
+        normalization,
     )
     return _build(config, attention=False, rep=False)
 
@@ -186,9 +224,20 @@ def _attention_model(name: str, rep: bool, stn: bool, summary: str) -> Callable[
         input_size: int = 64,
         in_channels: int = 3,
         width: float = 1.0,
+        reconstruction: str = "residual",
+        normalization: str = "imagenet",
         encoder_weights: str | Path | None = None,
     ) -> FERAtt:
-        config = ModelConfig(name, num_classes, embedding_dim, input_size, in_channels, width)
+        config = ModelConfig(
+            name,
+            num_classes,
+            embedding_dim,
+            input_size,
+            in_channels,
+            width,
+            reconstruction,
+            normalization,
+        )
         return _build(config, attention=True, rep=rep, encoder_weights=encoder_weights, stn=stn)
 
     build.__name__ = build.__qualname__ = name

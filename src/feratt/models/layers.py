@@ -10,6 +10,9 @@ from torch import nn
 # user-supplied torchvision ResNet34 state dict expects.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2023, 0.1994, 0.2010)
+CLASSIFIER_NORMALIZATIONS = ("imagenet", "cifar")
 
 
 def scaled(channels: int, width: float) -> int:
@@ -30,6 +33,19 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
+
+    @classmethod
+    def named(cls, name: str) -> Normalize:
+        """``imagenet``: (x - m) / s (gain 4.4); ``cifar``: the authors' classifier-side
+        ``normalize_layer``, x * s / 0.5 + (m - 0.5) / 0.5 with CIFAR statistics (gain 0.4)."""
+        if name == "imagenet":
+            return cls()
+        if name == "cifar":
+            mean = tuple((0.5 - m) / s for m, s in zip(CIFAR_MEAN, CIFAR_STD, strict=True))
+            return cls(mean, tuple(0.5 / s for s in CIFAR_STD))
+        raise ValueError(
+            f"unknown normalization {name!r}; expected one of {', '.join(CLASSIFIER_NORMALIZATIONS)}"
+        )
 
 
 def conv3x3_relu(in_channels: int, out_channels: int) -> nn.Sequential:
