@@ -209,12 +209,12 @@ class TrainConfig:
     loss_sigma: float = 0.5
     mixup: bool = False
     mixup_lambda: str = "batch"
-    rep_normalize: bool = False
-    rep_means: str = "batch"
+    rep_normalize: bool = True
+    rep_means: str = "leave_one_out"
     att_weight: float = 1.0
     rep_weight: float = 1.0
     classifier_warmup_steps: int = 0
-    attention_detach_steps: int = 0
+    attention_detach_steps: int = -1
     precise_bn_batches: int = 16
     seed: int = 0
     accelerator: str = "auto"
