@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+
+from feratt import create_model
+from feratt.data.labels import EXPRESSIONS
+from feratt.models import pretrained
+from feratt.models.checkpoint import save_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -37,3 +45,28 @@ def fer2013_dir() -> Path:
 def backgrounds_dir() -> Path:
     """Natural background photos (BSDS crops) for the compositor."""
     return _shared("backgrounds")
+
+
+@pytest.fixture
+def install_pretrained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[dict[str, Any] | None], Path]:
+    """Installs a tiny feratt_rep_cls checkpoint (7 classes) as the pretrained "fer2013_feratt"
+    weights, with the given metadata: the file goes to the folder $FERATT_PRETRAINED_DIR names,
+    and the registry entry records its SHA-256 for the test's duration."""
+
+    def install(metadata: dict[str, Any] | None = None) -> Path:
+        torch.manual_seed(0)
+        model = create_model("feratt_rep_cls", num_classes=7, width=0.125).eval()
+        with torch.no_grad():  # logits a few units apart, so a temperature visibly matters
+            model.classifier.fc.weight.mul_(20)
+        path = tmp_path / "pretrained" / "fer2013_feratt.pt"
+        save_checkpoint(path, model, EXPRESSIONS[:7], metadata)
+        entry = dataclasses.replace(
+            pretrained.PRETRAINED["fer2013_feratt"], sha256=pretrained.file_sha256(path)
+        )
+        monkeypatch.setitem(pretrained.PRETRAINED, entry.name, entry)
+        monkeypatch.setenv(pretrained.PRETRAINED_DIR_ENV, str(path.parent))
+        return path
+
+    return install

@@ -14,6 +14,9 @@ from typing import Any, get_type_hints
 
 import yaml
 
+# The YAML recipes ship inside the package; the repository's ``configs/`` links here.
+PACKAGED_CONFIGS = Path(__file__).parent / "configs"
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -385,11 +388,38 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     return _deep_merge(merged, data)
 
 
+def packaged_configs() -> list[str]:
+    """Names of the YAML files shipped in the package (``release/fer2013_feratt``, ...)."""
+    return sorted(
+        p.relative_to(PACKAGED_CONFIGS).with_suffix("").as_posix()
+        for p in PACKAGED_CONFIGS.rglob("*.yaml")
+    )
+
+
+def resolve_config(path: str | Path) -> Path:
+    """`path` itself when it is a file, else the packaged config of that name (``.yaml`` optional),
+    so that ``feratt train --config fer2013_feratt_rep_cls`` works from any folder."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    name = path.as_posix().removesuffix(".yaml")
+    packaged = PACKAGED_CONFIGS / f"{name}.yaml"
+    if not path.is_absolute() and packaged.is_file():
+        return packaged
+    close = difflib.get_close_matches(name, packaged_configs(), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f" (see {PACKAGED_CONFIGS})"
+    raise FileNotFoundError(
+        f"config {str(path)!r} is neither a file nor the name of a packaged config{hint}"
+    )
+
+
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
     """Read an experiment YAML (with its ``defaults:`` includes), apply ``key=value`` overrides.
 
-    The run name defaults to the file's stem. Errors name the offending key or file.
+    `path` is a file or the name of a packaged config (see ``resolve_config``). The run name
+    defaults to the file's stem. Errors name the offending key or file.
     """
-    data = apply_overrides(_read_yaml(Path(path)), overrides)
-    data.setdefault("name", Path(path).stem)
+    path = resolve_config(path)
+    data = apply_overrides(_read_yaml(path), overrides)
+    data.setdefault("name", path.stem)
     return ExperimentConfig.from_dict(data)

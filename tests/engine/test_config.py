@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from feratt.config import ExperimentConfig, ModelConfig, load_config
+from feratt.config import PACKAGED_CONFIGS, ExperimentConfig, ModelConfig, load_config
 from feratt.engine.train import check_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -29,6 +29,38 @@ def test_shipped_configs_cover_the_paper_runs() -> None:
     for data_set in ("ckplus", "bu3dfe", "fer2013", "ckplus48"):
         for model in ("preactresnet18", "feratt_cls", "feratt_rep_cls"):
             assert f"{data_set}_{model}" in names
+
+
+def test_the_repository_configs_folder_links_to_the_packaged_one() -> None:
+    assert CONFIGS.is_symlink() and CONFIGS.resolve() == PACKAGED_CONFIGS.resolve()
+
+
+def test_packaged_configs_load_by_name_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    release = load_config("release/fer2013_feratt")
+    assert release == load_config(CONFIGS / "release" / "fer2013_feratt.yaml")
+    assert release.name == "fer2013_feratt" and release.run_dir == Path("runs/fer2013_feratt")
+    assert (release.model.name, release.model.num_classes) == ("feratt_rep_cls", 7)
+    assert (release.data.mode, release.data.val_mode) == ("mixed", "real")
+    assert release.data.path == "../shared/data/fer2013"  # still read from the working folder
+    assert load_config("fer2013_feratt_rep_cls.yaml") == load_config("fer2013_feratt_rep_cls")
+    (tmp_path / "fer2013_feratt_rep_cls.yaml").write_text("model: {name: preactresnet18}\n")
+    assert load_config("fer2013_feratt_rep_cls.yaml").model.name == "preactresnet18"  # file first
+
+
+def test_unknown_config_names_are_named(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(FileNotFoundError, match="did you mean 'fer2013_feratt_rep_cls'"):
+        load_config("fer2013_feratt_rep")
+    from feratt.cli import main
+
+    assert main(["train", "--config", "no_such_recipe"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (
+        "feratt train: error: config 'no_such_recipe' is neither a file nor the name of a "
+        f"packaged config (see {PACKAGED_CONFIGS})"
+    )
 
 
 def test_includes_merge_in_order_and_the_file_wins(tmp_path: Path) -> None:

@@ -8,9 +8,21 @@ import pytest
 
 from feratt import list_models
 from feratt.cli import main
+from feratt.models.pretrained import PRETRAINED, PretrainedWeights
 
 
-def test_lists_every_model_with_parameters_and_gflops(capsys: pytest.CaptureFixture) -> None:
+def _cells(table: str, name: str) -> list[str]:
+    """The first five cells of the table row that starts with `name`."""
+    row = next(line for line in table.splitlines() if f"│ {name} " in line)
+    return [cell.strip() for cell in row.split("│")[1:6]]
+
+
+def test_lists_every_model_and_the_pretrained_weights(
+    install_pretrained, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    path = install_pretrained({"val/acc": 0.625})
+    absent = PretrainedWeights("absent_weights", "absent.pt", None, "never built", "release/x")
+    monkeypatch.setitem(PRETRAINED, absent.name, absent)
     assert main(["models", "--num-classes", "7", "--width", "0.125"]) == 0
     out = capsys.readouterr().out
     assert "K=7, 64x64" in out
@@ -18,6 +30,14 @@ def test_lists_every_model_with_parameters_and_gflops(capsys: pytest.CaptureFixt
         row = next(line for line in out.splitlines() if f" {name} " in line)
         parameters, gflops = (float(x) for x in re.findall(r"\d+\.\d+", row))
         assert parameters > 0 and gflops > 0
+
+    size = f"{path.stat().st_size / 1e6:.1f}"
+    sha256 = PRETRAINED["fer2013_feratt"].sha256[:12]
+    assert _cells(out, "fer2013_feratt") == ["fer2013_feratt", "ok", size, sha256, "62.5%"]
+    assert _cells(out, "absent_weights") == ["absent_weights", "missing", "-", "not recorded", "-"]
+    note = next(line for line in out.splitlines() if line.startswith("absent_weights: "))
+    assert f"{path.parent / 'absent.pt'} is missing" in note
+    assert "feratt train --config configs/release/x.yaml" in note
 
 
 def test_bad_input_size_is_reported(capsys: pytest.CaptureFixture) -> None:

@@ -22,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "subject-independent fold of a config, then write the mean ± std table. Folds already "
         "evaluated are skipped, so an interrupted run continues where it stopped.",
     )
-    parser.add_argument("--config", required=True, help="experiment YAML")
+    parser.add_argument(
+        "--config", required=True, help="experiment YAML, or the name of a packaged config"
+    )
     parser.add_argument("--folds", type=int, help="number of folds (default: data.folds)")
     parser.add_argument("--only", type=_fold_list, help="run only these folds, e.g. 0,1")
     parser.add_argument(

@@ -1,4 +1,5 @@
-"""`feratt export`: a checkpoint as ONNX or TorchScript, checked against PyTorch."""
+"""`feratt export`: a checkpoint (or the shipped weights) as ONNX or TorchScript, checked
+against PyTorch."""
 
 from __future__ import annotations
 
@@ -15,9 +16,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "PyTorch within the tolerance."
         ),
     )
-    parser.add_argument("-c", "--checkpoint", required=True, help="feratt checkpoint")
+    parser.add_argument(
+        "-c",
+        "--checkpoint",
+        help="feratt checkpoint (default: the pretrained weights shipped in the package)",
+    )
     parser.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
-    parser.add_argument("-o", "--out", metavar="PATH", help="output file (default: next to C)")
+    parser.add_argument(
+        "-o",
+        "--out",
+        metavar="PATH",
+        help="output file (default: next to the checkpoint; for the pretrained weights, "
+        "fer2013_feratt.onnx or .torchscript.pt in the working folder)",
+    )
     parser.add_argument(
         "--dynamic-batch", action="store_true", help="ONNX: any batch size (default: batch 1)"
     )
@@ -33,16 +44,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from feratt.inference.export import export_checkpoint
+    from feratt.inference.export import export_checkpoint, export_pretrained
 
-    report = export_checkpoint(
-        args.checkpoint,
-        export_format=args.format,
-        out=args.out,
-        dynamic_batch=args.dynamic_batch,
-        verify_images=args.verify,
-        tolerance=args.tolerance,
-    )
+    options = {
+        "export_format": args.format,
+        "out": args.out,
+        "dynamic_batch": args.dynamic_batch,
+        "verify_images": args.verify,
+        "tolerance": args.tolerance,
+    }
+    if args.checkpoint is None:
+        report = export_pretrained(**options)
+    else:
+        report = export_checkpoint(args.checkpoint, **options)
     worst = max(report.differences.values())
     print(
         f"wrote {report.path}; largest difference from PyTorch on {report.faces} faces: {worst:.2e}"

@@ -20,7 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "paths", nargs="*", metavar="PATH", help="image/video files, folders, globs"
     )
     parser.add_argument(
-        "-c", "--checkpoint", required=True, help="feratt checkpoint, or a file from feratt export"
+        "-c",
+        "--checkpoint",
+        help="feratt checkpoint, or a file from feratt export (default: the pretrained weights "
+        "shipped in the package, see feratt models)",
     )
     parser.add_argument("--webcam", type=int, metavar="INDEX", help="read frames from this camera")
     parser.add_argument(
@@ -67,9 +70,11 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    recognizer = Recognizer.from_checkpoint(
-        args.checkpoint, device=args.device, backend=args.backend, threads=args.threads
-    )
+    options = {"device": args.device, "backend": args.backend, "threads": args.threads}
+    if args.checkpoint is None:
+        recognizer = Recognizer.pretrained(**options)
+    else:
+        recognizer = Recognizer.from_checkpoint(args.checkpoint, **options)
     failures = 0
     if args.paths:
         result = predict_files(

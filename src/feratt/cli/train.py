@@ -13,7 +13,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a model from a YAML config; re-running it resumes the last checkpoint.",
     )
     parser.add_argument(
-        "--config", required=True, help="experiment YAML, e.g. configs/ckplus48_feratt_rep_cls.yaml"
+        "--config",
+        required=True,
+        help="experiment YAML, e.g. configs/ckplus48_feratt_rep_cls.yaml, or the name of a "
+        "packaged config, e.g. ckplus48_feratt_rep_cls or release/fer2013_feratt",
     )
     parser.add_argument(
         "overrides",

@@ -22,22 +22,32 @@ from feratt.inference.exportable import (
 
 
 class Backend(Protocol):
-    """Maps float32 faces (N, C, S, S) in [0, 1] to named outputs (see ``ExportableModel``)."""
+    """Maps float32 faces (N, C, S, S) in [0, 1] to named outputs (see ``ExportableModel``);
+    ``temperature`` is the one its probabilities are computed with."""
 
     classes: tuple[str, ...]
     config: ModelConfig
+    temperature: float
 
     def run(self, faces: np.ndarray) -> dict[str, np.ndarray]: ...
 
 
 class TorchBackend:
-    """The PyTorch model itself, on any device, in inference mode."""
+    """The PyTorch model itself, on any device, in inference mode; probabilities are
+    softmax(logits / temperature)."""
 
-    def __init__(self, model: nn.Module, classes: Sequence[str], device: str = "cpu") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        classes: Sequence[str],
+        device: str = "cpu",
+        temperature: float = 1.0,
+    ) -> None:
         self.device = torch.device(device)
-        self.model = ExportableModel(model.to(self.device))
+        self.model = ExportableModel(model.to(self.device), temperature)
         self.classes = tuple(classes)
         self.config: ModelConfig = model.config
+        self.temperature = self.model.temperature
 
     def run(self, faces: np.ndarray) -> dict[str, np.ndarray]:
         return _run_module(self.model, self.model.output_names, faces, self.device)
@@ -68,15 +78,21 @@ class OnnxBackend:
         self.classes = tuple(meta["classes"])
         self.config = ModelConfig.from_dict(meta["config"])
         self.output_names = tuple(meta["outputs"])
+        self.temperature = float(meta.get("temperature", 1.0))  # older exports lack it
         batch = self.session.get_inputs()[0].shape[0]
         self.fixed_batch = batch if isinstance(batch, int) else None
 
     @classmethod
     def from_model(
-        cls, model: nn.Module, classes: Sequence[str], threads: int | None = None
+        cls,
+        model: nn.Module,
+        classes: Sequence[str],
+        threads: int | None = None,
+        temperature: float = 1.0,
     ) -> OnnxBackend:
         """Export a PyTorch model in memory and load it (no file is written)."""
-        return cls(onnx_bytes(model.cpu(), classes, dynamic_batch=True), threads=threads)
+        graph = onnx_bytes(model.cpu(), classes, dynamic_batch=True, temperature=temperature)
+        return cls(graph, threads=threads)
 
     def run(self, faces: np.ndarray) -> dict[str, np.ndarray]:
         faces = np.ascontiguousarray(faces, dtype=np.float32)
@@ -104,6 +120,7 @@ class TorchScriptBackend:
         self.classes = tuple(meta["classes"])
         self.config = ModelConfig.from_dict(meta["config"])
         self.output_names = tuple(meta["outputs"])
+        self.temperature = float(meta.get("temperature", 1.0))
 
     def run(self, faces: np.ndarray) -> dict[str, np.ndarray]:
         return _run_module(self.module, self.output_names, faces, self.device)

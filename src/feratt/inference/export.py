@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +13,9 @@ from feratt.inference.backends import TorchBackend, open_export, output_differen
 from feratt.inference.exportable import export_onnx, export_torchscript
 from feratt.inference.images import load_image
 from feratt.inference.recognizer import model_input, prepare_crop
+
+if TYPE_CHECKING:
+    from feratt.models.checkpoint import Checkpoint
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 
@@ -38,23 +42,60 @@ def export_checkpoint(
 
     The check runs PyTorch and the exported file on ``verify_images`` (face crops, prepared as
     ``feratt predict --no-detect`` prepares them) or, without them, on 4 seeded random images,
-    and raises ValueError when any output differs by more than ``tolerance``.
+    and raises ValueError when any output differs by more than ``tolerance``. A ``temperature``
+    in the checkpoint's metadata is built into the graph's probabilities.
     """
     from feratt.models.checkpoint import load_checkpoint
 
+    _check_format(export_format)
+    checkpoint = Path(checkpoint)
+    path = Path(out) if out else checkpoint.with_name(checkpoint.stem + FORMATS[export_format])
+    return _export(
+        load_checkpoint(checkpoint), path, export_format, dynamic_batch, verify_images, tolerance
+    )
+
+
+def export_pretrained(
+    name: str = "fer2013_feratt",
+    export_format: str = "onnx",
+    out: str | Path | None = None,
+    dynamic_batch: bool = False,
+    verify_images: Sequence[str | Path] = (),
+    tolerance: float = 1e-4,
+) -> ExportReport:
+    """``export_checkpoint`` for the weights shipped under `name`, written to the working folder
+    (``<name>.onnx``) unless ``out``: the package folder may not be writable."""
+    from feratt.models.pretrained import load_pretrained
+
+    _check_format(export_format)
+    path = Path(out) if out else Path(name + FORMATS[export_format])
+    return _export(
+        load_pretrained(name), path, export_format, dynamic_batch, verify_images, tolerance
+    )
+
+
+def _check_format(export_format: str) -> None:
     if export_format not in FORMATS:
         raise ValueError(f"unknown export format {export_format!r}; expected onnx or torchscript")
-    checkpoint = Path(checkpoint)
-    loaded = load_checkpoint(checkpoint)
-    model, config = loaded.model, loaded.model.config
+
+
+def _export(
+    loaded: Checkpoint,
+    path: Path,
+    export_format: str,
+    dynamic_batch: bool,
+    verify_images: Sequence[str | Path],
+    tolerance: float,
+) -> ExportReport:
+    model, config, temperature = loaded.model, loaded.config, loaded.temperature
     classes = loaded.classes or tuple(str(i) for i in range(config.num_classes))
-    path = Path(out) if out else checkpoint.with_name(checkpoint.stem + FORMATS[export_format])
     if export_format == "onnx":
-        export_onnx(model, classes, path, dynamic_batch=dynamic_batch)
+        export_onnx(model, classes, path, dynamic_batch=dynamic_batch, temperature=temperature)
     else:
-        export_torchscript(model, classes, path)
+        export_torchscript(model, classes, path, temperature=temperature)
     faces = verification_faces(verify_images, config.in_channels, config.input_size)
-    differences = output_differences(TorchBackend(model, classes), open_export(path), faces)
+    reference = TorchBackend(model, classes, temperature=temperature)
+    differences = output_differences(reference, open_export(path), faces)
     worst = max(differences, key=differences.get)
     if differences[worst] > tolerance:
         raise ValueError(

@@ -1,8 +1,9 @@
 """The exportable forms of a feratt model: ONNX and TorchScript, with classes and config inside.
 
 Exported graphs take ``image`` (N, C, S, S) float in [0, 1] and return the tuple named by
-``ExportableModel.output_names``: logits, probabilities, then whichever of embedding,
-attention_image and attention_map the model produces.
+``ExportableModel.output_names``: logits, probabilities (softmax of the logits divided by the
+calibration temperature), then whichever of embedding, attention_image and attention_map the
+model produces.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import math
 import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -26,10 +28,17 @@ INPUT_NAME = "image"
 
 
 class ExportableModel(nn.Module):
-    """Wraps a feratt model, switched to eval mode, so that forward returns a flat tuple."""
+    """Wraps a feratt model, switched to eval mode, so that forward returns a flat tuple.
 
-    def __init__(self, model: nn.Module) -> None:
+    Its probabilities are softmax(logits / temperature): every backend and exported file takes
+    them from here, so a calibration temperature is applied once, the same way everywhere.
+    """
+
+    def __init__(self, model: nn.Module, temperature: float = 1.0) -> None:
         super().__init__()
+        if not (math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be a positive number; got {temperature!r}")
+        self.temperature = float(temperature)
         self.model = model.eval()
         config = model.config
         probe = torch.zeros(1, config.in_channels, config.input_size, config.input_size)
@@ -43,27 +52,34 @@ class ExportableModel(nn.Module):
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         output = self.model(image)
         extras = tuple(getattr(output, name) for name in self.present)
-        return (output.logits, output.logits.softmax(dim=1), *extras)
+        probabilities = (output.logits / self.temperature).softmax(dim=1)
+        return (output.logits, probabilities, *extras)
 
 
-def export_metadata(model: nn.Module, classes: Sequence[str], output_names: Sequence[str]) -> dict:
-    """What a backend needs besides the graph: class names, model config and output names."""
+def export_metadata(wrapper: ExportableModel, classes: Sequence[str]) -> dict:
+    """What a backend needs besides the graph: class names, model config, output names and the
+    temperature the graph's probabilities use."""
     return {
         "classes": list(classes),
-        "config": model.config.to_dict(),
-        "outputs": list(output_names),
+        "config": wrapper.model.config.to_dict(),
+        "outputs": list(wrapper.output_names),
+        "temperature": wrapper.temperature,
     }
 
 
 def onnx_bytes(
-    model: nn.Module, classes: Sequence[str], dynamic_batch: bool = False, opset: int = 20
+    model: nn.Module,
+    classes: Sequence[str],
+    dynamic_batch: bool = False,
+    opset: int = 20,
+    temperature: float = 1.0,
 ) -> bytes:
     """Serialised ONNX model with feratt metadata in its metadata_props."""
     import onnx
 
-    wrapper = ExportableModel(model).cpu()
+    wrapper = ExportableModel(model, temperature).cpu()
     proto = _export_proto(wrapper, _example(model, 2 if dynamic_batch else 1), dynamic_batch, opset)
-    meta = export_metadata(model, classes, wrapper.output_names)
+    meta = export_metadata(wrapper, classes)
     onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(meta)})
     return proto.SerializeToString()
 
@@ -119,22 +135,28 @@ def _quiet_tracing() -> Iterator[None]:
 
 
 def export_onnx(
-    model: nn.Module, classes: Sequence[str], path: str | Path, dynamic_batch: bool = False
+    model: nn.Module,
+    classes: Sequence[str],
+    path: str | Path,
+    dynamic_batch: bool = False,
+    temperature: float = 1.0,
 ) -> Path:
     """Write the ONNX file; returns its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(onnx_bytes(model, classes, dynamic_batch))
+    path.write_bytes(onnx_bytes(model, classes, dynamic_batch, temperature=temperature))
     return path
 
 
-def export_torchscript(model: nn.Module, classes: Sequence[str], path: str | Path) -> Path:
+def export_torchscript(
+    model: nn.Module, classes: Sequence[str], path: str | Path, temperature: float = 1.0
+) -> Path:
     """Trace the model to TorchScript, metadata in the archive's extra file ``feratt.json``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapper = ExportableModel(model).cpu()
+    wrapper = ExportableModel(model, temperature).cpu()
     example = _example(model, 2)
-    meta = export_metadata(model, classes, wrapper.output_names)
+    meta = export_metadata(wrapper, classes)
     with _quiet_tracing(), torch.no_grad():
         traced = torch.jit.trace(wrapper, (example,))
         torch.jit.save(traced, str(path), _extra_files={f"{METADATA_KEY}.json": json.dumps(meta)})

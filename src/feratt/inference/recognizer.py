@@ -1,4 +1,5 @@
-"""The Python API: ``Recognizer.from_checkpoint(path).predict(image)`` -> one result per face.
+"""The Python API: ``Recognizer.from_checkpoint(path).predict(image)`` -> one result per face
+(``Recognizer.pretrained()`` for the weights shipped in the package).
 
 Faces are found and cropped exactly as the training data was prepared (``feratt.data.faces``),
 then classified by a PyTorch or ONNX Runtime backend.
@@ -11,6 +12,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +27,9 @@ from feratt.data.io import to_channels
 from feratt.inference.backends import Backend, OnnxBackend, TorchBackend, open_export
 from feratt.inference.exportable import OPTIONAL_OUTPUTS, is_torchscript_export
 from feratt.inference.images import ImageInput, load_image
+
+if TYPE_CHECKING:  # feratt.models loads only with a checkpoint; exported files do without
+    from feratt.models.checkpoint import Checkpoint
 
 Box = tuple[int, int, int, int]
 
@@ -84,6 +89,11 @@ class FaceResult:
         return row
 
 
+def _check_backend(backend: str) -> None:
+    if backend not in ("torch", "onnx"):
+        raise ValueError(f"unknown backend {backend!r}; expected 'torch' or 'onnx'")
+
+
 def default_detector() -> HaarFaceDetector:
     """The training cascade, tuned for latency: a 400-pixel copy and a 1.2 scale pyramid find
     nearly the same boxes 3x faster than its defaults (see benchmarks/inference_latency.py)."""
@@ -108,7 +118,8 @@ class Recognizer:
     """Finds faces, prepares them as in training, and classifies them.
 
     Args:
-        backend: a ``TorchBackend`` or ``OnnxBackend`` (see ``from_checkpoint``).
+        backend: a ``TorchBackend`` or ``OnnxBackend`` (see ``from_checkpoint``); its
+            ``temperature`` calibrates the probabilities.
         detector: any ``FaceDetector``; by default ``default_detector()`` (Haar cascade).
         batch_size: faces per backend call.
     """
@@ -122,6 +133,7 @@ class Recognizer:
         self.backend = backend
         self.classes = backend.classes
         self.config = backend.config
+        self.temperature = backend.temperature
         self._detector = detector
         self.batch_size = batch_size
 
@@ -138,25 +150,55 @@ class Recognizer:
         """Load a feratt checkpoint, or a file written by ``feratt export``.
 
         For a checkpoint, ``backend="onnx"`` exports it to ONNX in memory and runs it in ONNX
-        Runtime (``threads`` sets its thread count). An exported file picks its own runtime:
-        ``.onnx`` -> ONNX Runtime, TorchScript -> torch. Other keywords go to ``Recognizer``.
+        Runtime (``threads`` sets its thread count); a ``temperature`` in its metadata divides
+        the logits before the softmax. An exported file picks its own runtime: ``.onnx`` -> ONNX
+        Runtime, TorchScript -> torch. Other keywords go to ``Recognizer``.
         """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint {path} does not exist")
-        if backend not in ("torch", "onnx"):
-            raise ValueError(f"unknown backend {backend!r}; expected 'torch' or 'onnx'")
+        _check_backend(backend)
         if path.suffix.lower() == ".onnx" or is_torchscript_export(path):
             return cls(open_export(path, device=device, threads=threads), detector, **kwargs)
         from feratt.models.checkpoint import load_checkpoint
 
-        checkpoint = load_checkpoint(path)
-        model = checkpoint.model
+        return cls._from_loaded(load_checkpoint(path), device, detector, backend, threads, **kwargs)
+
+    @classmethod
+    def pretrained(
+        cls,
+        name: str = "fer2013_feratt",
+        device: str = "cpu",
+        detector: FaceDetector | None = None,
+        backend: str = "torch",
+        threads: int | None = None,
+        **kwargs,
+    ) -> Recognizer:
+        """The weights shipped in the package under `name` (``feratt.models.pretrained``),
+        checked against their SHA-256; otherwise as ``from_checkpoint``."""
+        _check_backend(backend)
+        from feratt.models.pretrained import load_pretrained
+
+        return cls._from_loaded(load_pretrained(name), device, detector, backend, threads, **kwargs)
+
+    @classmethod
+    def _from_loaded(
+        cls,
+        checkpoint: Checkpoint,
+        device: str,
+        detector: FaceDetector | None,
+        backend: str,
+        threads: int | None,
+        **kwargs,
+    ) -> Recognizer:
+        model, temperature = checkpoint.model, checkpoint.temperature
         classes = checkpoint.classes or tuple(str(i) for i in range(model.config.num_classes))
         if backend == "onnx":
-            engine: Backend = OnnxBackend.from_model(model, classes, threads=threads)
+            engine: Backend = OnnxBackend.from_model(
+                model, classes, threads=threads, temperature=temperature
+            )
         else:
-            engine = TorchBackend(model, classes, device=device)
+            engine = TorchBackend(model, classes, device=device, temperature=temperature)
         return cls(engine, detector, **kwargs)
 
     @property

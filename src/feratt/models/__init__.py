@@ -12,6 +12,7 @@ from feratt.models.feratt import (
 )
 from feratt.models.output import FERAttOutput
 from feratt.models.preactresnet import PreActResNet
+from feratt.models.pretrained import PretrainedWeightsMissing, load_pretrained
 from feratt.models.reconstruction import FeatureExtractor, ReconstructionHead
 from feratt.models.stn import LocalisationNet
 
@@ -23,12 +24,14 @@ __all__ = [
     "FeatureExtractor",
     "LocalisationNet",
     "PreActResNet",
+    "PretrainedWeightsMissing",
     "ReconstructionHead",
     "ResNet34Encoder",
     "feratt_cls",
     "feratt_rep_cls",
     "feratt_rep_cls_stn",
     "load_checkpoint",
+    "load_pretrained",
     "preactresnet18",
     "save_checkpoint",
 ]

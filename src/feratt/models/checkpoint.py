@@ -39,6 +39,12 @@ class Checkpoint:
     def config(self) -> ModelConfig:
         return self.model.config
 
+    @property
+    def temperature(self) -> float:
+        """Calibration temperature T of the logits (probabilities are softmax(logits / T)):
+        ``metadata["temperature"]``, 1.0 when the checkpoint has none."""
+        return float(self.metadata.get("temperature", 1.0))
+
 
 def save_checkpoint(
     path: str | Path,
