@@ -24,8 +24,6 @@ def attention_loss(attention_image: torch.Tensor, clean: torch.Tensor) -> torch.
     return 5.0 * torch.tanh(3.0 * difference).mean()
 
 
-
-
 def _squared_distances(
     z: torch.Tensor, one_hot: torch.Tensor, means: str
 ) -> tuple[torch.Tensor, torch.Tensor]:

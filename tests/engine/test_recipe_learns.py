@@ -35,7 +35,9 @@ def _mean_training_cls(data: FERAttDataModule, model_options: dict, train: Train
     for step in range(STEPS):
         batch = data.train_batch(step, CPU)
         detach = train.attention_detach_steps < 0 or step < train.attention_detach_steps
-        losses = loss_fn(model(batch["image"], detach_attention=detach), batch["label"], batch["clean"])
+        losses = loss_fn(
+            model(batch["image"], detach_attention=detach), batch["label"], batch["clean"]
+        )
         optimizer.zero_grad()
         losses["loss"].backward()
         optimizer.step()
@@ -70,7 +72,7 @@ def test_recipe_clears_the_plateau_on_real_faces(ckplus48_fold0: FERAttDataModul
 def test_the_authors_setting_is_one_include_away_and_plateaus(
     ckplus48_fold0: FERAttDataModule,
 ) -> None:
-    authors = load_config(REPO_ROOT / "configs" / "ckplus48_feratt_rep_cls_authors.yaml")
+    authors = load_config(REPO_ROOT / "configs" / "authors" / "ckplus48_feratt_rep_cls.yaml")
     model = {"reconstruction": "paper", "normalization": "cifar"}
     assert {k: getattr(authors.model, k) for k in model} == model
     plateau = _mean_training_cls(ckplus48_fold0, model, replace(authors.train, lr=1e-3))

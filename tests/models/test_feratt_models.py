@@ -78,6 +78,9 @@ def test_backward_reaches_every_parameter(name: str) -> None:
         # Its last layer starts at zero (the identity transform), which holds back the gradient
         # of the layers before it for the first step only.
         torch.nn.init.normal_(model.localisation.regressor[-1].weight, std=1e-3)
+    if model.reconstruction is not None:
+        # The residual G_rec's last conv starts at zero too (I_att = I), for the same reason.
+        torch.nn.init.normal_(model.reconstruction.layers[-1].weight, std=1e-3)
     images = torch.rand(4, 3, 64, 64)
     theta = torch.tensor([[1.0, 0.0, 0.1], [0.0, 1.0, 0.0]]).expand(4, 2, 3)
     losses = FERAttLoss()(model(images), torch.tensor([0, 1, 2, 1]), images, theta=theta)
@@ -143,3 +146,30 @@ def test_baseline_accepts_any_even_size() -> None:
     model = create_model("preactresnet18", input_size=48, width=TINY)
     assert isinstance(model, FERAtt) and not model.has_attention
     assert model(torch.rand(2, 3, 48, 48)).logits.shape == (2, 8)
+
+
+def test_residual_reconstruction_starts_as_the_input_and_detaching_stops_cls() -> None:
+    torch.manual_seed(0)
+    model = create_model("feratt_rep_cls", num_classes=4, width=TINY)
+    images = torch.rand(2, 3, 64, 64)
+    output = model(images)
+    torch.testing.assert_close(output.attention_image, images.clamp(1e-3, 1 - 1e-3))
+    torch.nn.init.normal_(model.reconstruction.layers[-1].weight, std=1e-2)
+    for detach in (False, True):
+        model.zero_grad()
+        model(images, detach_attention=detach).logits.sum().backward()
+        reached = model.reconstruction.layers[-1].weight.grad
+        assert (reached is None or reached.abs().sum() == 0) == detach
+        assert model.classifier.fc.weight.grad.abs().sum() > 0
+
+
+def test_paper_reconstruction_and_normaliser_are_the_authors_layers() -> None:
+    model = create_model(
+        "feratt_rep_cls", num_classes=4, width=TINY, reconstruction="paper", normalization="cifar"
+    )
+    assert isinstance(model.reconstruction.layers[-2], torch.nn.BatchNorm2d)
+    x = torch.rand(1, 3, 4, 4)
+    mean = torch.tensor((0.4914, 0.4822, 0.4465)).view(1, 3, 1, 1)
+    std = torch.tensor((0.2023, 0.1994, 0.2010)).view(1, 3, 1, 1)
+    # The authors' normalize_layer: x * s / 0.5 + (m - 0.5) / 0.5.
+    torch.testing.assert_close(model.classifier_normalize(x), x * std / 0.5 + (mean - 0.5) / 0.5)

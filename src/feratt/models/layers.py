@@ -43,9 +43,8 @@ class Normalize(nn.Module):
         if name == "cifar":
             mean = tuple((0.5 - m) / s for m, s in zip(CIFAR_MEAN, CIFAR_STD, strict=True))
             return cls(mean, tuple(0.5 / s for s in CIFAR_STD))
-        raise ValueError(
-            f"unknown normalization {name!r}; expected one of {', '.join(CLASSIFIER_NORMALIZATIONS)}"
-        )
+        choices = ", ".join(CLASSIFIER_NORMALIZATIONS)
+        raise ValueError(f"unknown normalization {name!r}; expected one of {choices}")
 
 
 def conv3x3_relu(in_channels: int, out_channels: int) -> nn.Sequential:
