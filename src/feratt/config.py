@@ -198,6 +198,9 @@ class TrainConfig:
         grid_every_n_epochs: period of the input | attention image | attention map grid.
         log_every_n_steps, progress_bar: Lightning logging cadence and the rich progress bar.
         resume: continue from the run folder's last checkpoint when there is one.
+        init: start from these weights instead of random ones: ``pretrained`` (the shipped
+            model), ``pretrained:NAME`` or a checkpoint path; tensors whose shapes differ (a
+            head for other classes) keep their fresh initialisation.
     """
 
     max_epochs: int = 60
@@ -238,6 +241,7 @@ class TrainConfig:
     log_every_n_steps: int = 10
     progress_bar: bool = True
     resume: bool = True
+    init: str | None = None
 
     def __post_init__(self) -> None:
         _require_choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)

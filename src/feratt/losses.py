@@ -79,7 +79,10 @@ def structural_loss(
             the class means stay those of the real samples.
         normalize: score z / ||z|| (scale-free: cross-entropy cannot inflate the distances).
         means: ``batch`` (the paper's), ``leave_one_out`` or ``detached`` class means.
-        mixup_lambda: one lam per ``batch`` (the authors' code) or one per ``pair``.
+        mixup_lambda: one lam per ``batch`` (the authors' code) or one per ``pair``. The
+            authors' all-zero target for a mix of two classes is not offered: the posteriors
+            of a row sum to 1, so that target is unreachable and only pushes p towards uniform;
+            the soft label lam * y_i + (1 - lam) * y_j is what the mixture is.
     """
     if means not in REP_MEANS:
         raise ValueError(f"means must be one of {', '.join(REP_MEANS)}; got {means!r}")

@@ -28,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--num-nodes", type=int, help="number of nodes (DDP)")
     parser.add_argument("--logger", choices=("tensorboard", "visdom", "none"), help="live logger")
     parser.add_argument("--fold", type=int, help="k-fold test block (data.fold)")
+    parser.add_argument(
+        "--init",
+        help="start from these weights (train.init): 'pretrained' (the shipped model) or a "
+        "checkpoint path; fine-tunes instead of training from scratch",
+    )
     parser.set_defaults(func=run)
 
 
@@ -40,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         "train.num_nodes": args.num_nodes,
         "train.logger": args.logger,
         "data.fold": args.fold,
+        "train.init": args.init,
     }
     overrides = [*args.overrides, *(f"{k}={v}" for k, v in flags.items() if v is not None)]
     config = load_config(args.config, overrides)

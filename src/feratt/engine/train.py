@@ -8,6 +8,7 @@ validation accuracy, ``last.ckpt``), ``csv/`` and ``tensorboard/`` logs, and the
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ from lightning.pytorch.callbacks import (
     TQDMProgressBar,
 )
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+from torch import nn
 
 from feratt.config import ExperimentConfig, TrainConfig
 from feratt.data.compositing import CompositorConfig
@@ -32,6 +34,7 @@ from feratt.engine.module import FERAttModule
 from feratt.engine.precise_bn import PreciseBatchNorm
 from feratt.engine.visdom_logger import AttentionGridCallback, VisdomLogger
 from feratt.models.checkpoint import load_checkpoint, save_checkpoint
+from feratt.models.pretrained import DEFAULT_PRETRAINED, load_pretrained
 
 BEST_METRIC = "val/acc"
 
@@ -139,6 +142,30 @@ def build_trainer(
     return trainer, best
 
 
+def initialise_from(model: nn.Module, source: str) -> str:
+    """Copy into `model` every tensor of the `source` weights (``pretrained[:NAME]`` or a
+    checkpoint path) whose name and shape match; returns a one-line account of what was kept."""
+    name = source.partition(":")[2] or DEFAULT_PRETRAINED
+    loaded = load_pretrained(name) if source.split(":")[0] == "pretrained" else None
+    if loaded is None:
+        loaded = load_checkpoint(source)
+    if loaded.config.name != model.config.name:
+        raise ValueError(
+            f"train.init: {source} holds a {loaded.config.name}, but the run trains a "
+            f"{model.config.name}"
+        )
+    target = model.state_dict()
+    weights = loaded.model.state_dict()
+    same = {k: v for k, v in weights.items() if k in target and v.shape == target[k].shape}
+    if not same:
+        raise ValueError(f"train.init: no tensor of {source} fits the model (other width?)")
+    model.load_state_dict(same, strict=False)
+    fresh = sorted(set(target) - set(same))
+    return f"{len(same)} of {len(target)} tensors" + (
+        f"; fresh: {', '.join(fresh[:6])}{' ...' if len(fresh) > 6 else ''}" if fresh else ""
+    )
+
+
 def fit(
     config: ExperimentConfig,
     datamodule: FERAttDataModule | None = None,
@@ -166,6 +193,9 @@ def fit(
         train=asdict(config.train),
         data=asdict(config.data),
     )
+    if config.train.init is not None:
+        kept = initialise_from(module.model, config.train.init)
+        print(f"initialised from {config.train.init}: {kept}", file=sys.stderr)
     if config.train.compile:
         module.model.compile()
     run_dir = config.run_dir
