@@ -64,11 +64,39 @@ LR_SCHEDULES = ("fixed", "step", "cosine")
 LOGGERS = ("tensorboard", "visdom", "none")
 REP_MEANS = ("batch", "leave_one_out", "detached")
 MIXUP_LAMBDAS = ("batch", "pair")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+
+
+QUOTE_LIMIT = 200
+
+
+def _quote(value: Any) -> str:
+    """``repr(value)`` for an error message, cut to about `QUOTE_LIMIT` characters."""
+    text = repr(value)
+    if len(text) <= QUOTE_LIMIT:
+        return text
+    return f"{text[:QUOTE_LIMIT]}... ({len(text):,} characters)"
 
 
 def _require_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ValueError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
+        raise ValueError(f"{key} must be one of {', '.join(choices)}; got {_quote(value)}")
+
+
+_DEVICE_LIST = re.compile(r"\s*\d+\s*(,\s*\d+\s*)*,?\s*")
+
+
+def _check_devices(value: int | str) -> None:
+    """Lightning's forms of ``devices``: a count (-1: all), ``auto``, or a list like ``0,2``."""
+    if isinstance(value, int):
+        if value == -1 or value >= 1:
+            return
+    elif value == "auto" or value.strip() == "-1" or _DEVICE_LIST.fullmatch(value):
+        return
+    raise ValueError(
+        "train.devices must be a device count (-1: all), 'auto' or a list of device indices "
+        f"like '0,1'; got {_quote(value)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -140,6 +168,11 @@ class DataConfig:
             raise ValueError(f"data.fold must be in [0, {self.folds}) with data.folds={self.folds}")
         if self.batch_size < 1:
             raise ValueError(f"data.batch_size must be positive; got {self.batch_size}")
+        if self.steps_per_epoch < 0:
+            raise ValueError(
+                "data.steps_per_epoch must be 0 (one pass over the training faces) or a step "
+                f"count; got {self.steps_per_epoch}"
+            )
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"data.val_fraction must be in [0, 1); got {self.val_fraction}")
         for key in ("background_test_fraction", "background_val_fraction"):
@@ -168,7 +201,8 @@ class TrainConfig:
     """Optimiser, schedule, hardware, checkpointing and logging of a training run.
 
     Args:
-        max_epochs / max_steps: stopping point (max_steps -1: epochs only).
+        max_epochs / max_steps: stopping point (max_steps -1: epochs only; max_epochs -1:
+            steps only).
         lr, weight_decay, amsgrad: Adam settings (the paper: 1e-4, 0, amsgrad).
         lr_schedule: ``fixed``, ``step`` (x lr_gamma every lr_step_epochs) or ``cosine``
             (per optimiser step, to 0 at the end of the run).
@@ -187,7 +221,9 @@ class TrainConfig:
         precise_bn_batches: before each validation (and at the end of each epoch), recompute
             the BatchNorm running statistics over this many fresh training batches (0: off).
         seed: seed of weights, sampling and compositing.
-        accelerator, devices, num_nodes, strategy: Lightning Trainer hardware settings.
+        accelerator, devices, num_nodes, strategy: Lightning Trainer hardware settings
+            (accelerator: auto, cpu, gpu, cuda or mps; devices: a count, -1 for all, ``auto``
+            or a list of indices like ``0,1``).
         precision: ``auto`` (bf16-mixed on GPU, 32 on CPU) or any Lightning precision.
         channels_last, compile: GPU speed options.
         checkpoint_every_n_epochs / checkpoint_every_n_steps: periodic checkpoints (steps, when
@@ -244,6 +280,21 @@ class TrainConfig:
     init: str | None = None
 
     def __post_init__(self) -> None:
+        if self.max_epochs < 1 and self.max_epochs != -1:
+            raise ValueError(
+                "train.max_epochs must be positive, or -1 (no limit: stop at train.max_steps); "
+                f"got {self.max_epochs}"
+            )
+        if self.max_steps < 1 and self.max_steps != -1:
+            raise ValueError(
+                f"train.max_steps must be positive, or -1 (epochs only); got {self.max_steps}"
+            )
+        if self.max_epochs == -1 and self.max_steps == -1:
+            raise ValueError("train.max_epochs is -1 (no limit) but train.max_steps is not set")
+        _require_choice("train.accelerator", self.accelerator, ACCELERATORS)
+        _check_devices(self.devices)
+        if self.num_nodes < 1:
+            raise ValueError(f"train.num_nodes must be positive; got {self.num_nodes}")
         _require_choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _require_choice("train.logger", self.logger, LOGGERS)
         _require_choice("train.rep_means", self.rep_means, REP_MEANS)

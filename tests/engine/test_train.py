@@ -256,3 +256,33 @@ def test_cli_trains_a_fold(
     out = capsys.readouterr().out
     assert f"run folder: {run_dir}" in out and "val/acc: " in out
     assert load_checkpoint(run_dir / "model-best.pt").config.name == "preactresnet18"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.steps_per_epoch=-1", "data.steps_per_epoch must be 0 (one pass"),
+        ("train.max_epochs=-5", "train.max_epochs must be positive, or -1"),
+        ("train.max_steps=-3", "train.max_steps must be positive, or -1 (epochs only); got -3"),
+        ("train.accelerator=tpu", "train.accelerator must be one of auto, cpu, gpu, cuda, mps"),
+        ("train.devices=abc", "train.devices must be a device count"),
+        ("train.devices=0", "train.devices must be a device count"),
+    ],
+)
+def test_cli_refuses_nonsense_run_settings_before_writing_anything(
+    tiny_config: Callable[..., ExperimentConfig],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    override: str,
+    message: str,
+) -> None:
+    from feratt.cli import main
+
+    config = tiny_config("data.mode=real")
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text(yaml.safe_dump(config.to_dict()))
+    assert main(["train", "--config", str(config_file), override]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("feratt train: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not config.run_dir.exists()  # no untrained model-last.pt

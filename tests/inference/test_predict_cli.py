@@ -6,6 +6,7 @@ import csv
 import json
 
 import cv2
+import pytest
 from skimage import data
 
 from feratt.cli import main
@@ -95,3 +96,17 @@ def test_missing_checkpoint_and_inputs_are_clear_errors(checkpoint, tmp_path, ca
     assert "PATHs or --webcam" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "nothing*.jpg"), "-c", str(checkpoint)]) == 1
     assert "nothing*.jpg: no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--batch-size", "-3"), ("--threads", "-1")])
+def test_non_positive_batch_size_and_threads_are_refused(
+    checkpoint, fer_crops, tmp_path, capsys, flag, value
+):
+    out = tmp_path / "out"
+    argv = ["predict", str(fer_crops[0]), "-c", str(checkpoint), "--out", str(out), flag, value]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: must be a positive whole number; got '{value}'" in err
+    assert "Traceback" not in err and not out.exists()

@@ -6,6 +6,16 @@ import argparse
 import sys
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number; got {text!r}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "predict",
@@ -38,8 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="runtime for a checkpoint (onnx: exported in memory); exported files pick their own",
     )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (torch backend)")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch / ONNX Runtime")
-    parser.add_argument("--batch-size", type=int, default=16, help="images or frames per batch")
+    parser.add_argument(
+        "--threads", type=_positive_int, help="CPU threads for torch / ONNX Runtime"
+    )
+    parser.add_argument(
+        "--batch-size", type=_positive_int, default=16, help="images or frames per batch"
+    )
     parser.add_argument(
         "--smooth",
         type=float,
