@@ -157,3 +157,33 @@ def test_unknown_option(tmp_path, face_pixels):
     root = write_rafdb(tmp_path / "raf", face_pixels)
     with pytest.raises(ValueError, match="rafdb has no option\\(s\\) frames; it takes aligned"):
         open_dataset(root, frames=3)
+
+
+@pytest.mark.parametrize(
+    ("pixels", "reason"),
+    [
+        ("65636 " + "0 " * 2303, "pixel value 65636 is outside 0-255"),
+        ("12 abc " + "0 " * 2302, "pixel value 'abc' is not a whole number"),
+        ("0 " * 70_000, "unreadable CSV row (field larger than field limit"),
+    ],
+    ids=["out-of-range", "non-numeric", "huge-field"],
+)
+def test_fer2013_csv_bad_pixels_name_the_line(tmp_path, face_pixels, capsys, pixels, reason):
+    from feratt.cli import main
+
+    root = write_fer2013_csv(tmp_path / "fer", face_pixels)
+    csv_file = root / "fer2013.csv"
+    good = csv_file.read_text().splitlines()[1]
+    csv_file.write_text(csv_file.read_text() + f"3,{pixels},Training\n{good}\n")
+    with pytest.raises(ValueError) as err:
+        open_dataset(root)
+    assert str(err.value).startswith(f"{csv_file}:7: {reason}")
+    dataset = open_dataset(root, skip_corrupt=True)
+    assert len(dataset) == 6  # the five rows and the good one after the bad row
+    assert [p for p, _ in dataset.skipped] == [f"{csv_file}:7"]
+    assert reason in dataset.skipped[0][1]
+    assert np.array_equal(dataset[5].image, dataset[0].image)
+    assert main(["data", "info", str(root)]) == 1
+    stderr = capsys.readouterr().err
+    assert f"{csv_file}:7: {reason}" in stderr
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr
