@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+import reprlib
 import types
 import typing
 from collections.abc import Sequence
@@ -68,14 +69,19 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 
 
 QUOTE_LIMIT = 200
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = QUOTE_LIMIT
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 3, 10, 10
+
+
+def _clip(text: str) -> str:
+    """`text` cut to `QUOTE_LIMIT` characters for an error message."""
+    return text if len(text) <= QUOTE_LIMIT else f"{text[:QUOTE_LIMIT]}..."
 
 
 def _quote(value: Any) -> str:
-    """``repr(value)`` for an error message, cut to about `QUOTE_LIMIT` characters."""
-    text = repr(value)
-    if len(text) <= QUOTE_LIMIT:
-        return text
-    return f"{text[:QUOTE_LIMIT]}... ({len(text):,} characters)"
+    """A bounded ``repr(value)`` for an error message (nested data is elided, not walked)."""
+    return _clip(_REPR.repr(value))
 
 
 def _require_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
@@ -354,7 +360,7 @@ class ExperimentConfig:
 
 def _build(cls: type, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
-        raise ValueError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {data!r}")
+        raise ValueError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {_quote(data)}")
     hints = get_type_hints(cls)
     known = [f.name for f in fields(cls)]
     kwargs = {}
@@ -362,7 +368,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         if key not in hints:
             close = difflib.get_close_matches(str(key), known, n=1)
             hint = f"; did you mean {prefix + close[0]!r}?" if close else ""
-            raise ValueError(f"unknown config key {prefix + str(key)!r}{hint}")
+            raise ValueError(f"unknown config key {_quote(prefix + str(key))}{hint}")
         hint_type = hints[key]
         if dataclasses.is_dataclass(hint_type):
             kwargs[key] = _build(hint_type, value, prefix=f"{prefix}{key}.")
@@ -390,7 +396,9 @@ def _check_type(key: str, value: Any, expected: Any) -> Any:
         if origin in (str, bool, dict) and isinstance(value, origin):
             return value
     names = " or ".join(getattr(o, "__name__", str(o)).replace("NoneType", "null") for o in options)
-    raise ValueError(f"config key {key!r} must be {names}; got {value!r} ({type(value).__name__})")
+    raise ValueError(
+        f"config key {key!r} must be {names}; got {_quote(value)} ({type(value).__name__})"
+    )
 
 
 def _is_union(annotation: Any) -> bool:
@@ -407,13 +415,60 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+MAX_YAML_NODES = 100_000
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader refusing documents whose aliases expand to more than `MAX_YAML_NODES` nodes
+    (a "billion laughs" config would otherwise blow up when copied, merged or printed)."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        sizes: dict[int, int] = {}
+
+        def size(item: yaml.Node, path: tuple[int, ...]) -> int:
+            if id(item) in path:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a recursive alias (an anchor used inside itself)", item.start_mark
+                )
+            if id(item) not in sizes:
+                children = item.value if isinstance(item, yaml.SequenceNode) else []
+                if isinstance(item, yaml.MappingNode):
+                    children = [child for pair in item.value for child in pair]
+                sizes[id(item)] = 1 + sum(size(child, (*path, id(item))) for child in children)
+            return sizes[id(item)]
+
+        if size(node, ()) > MAX_YAML_NODES:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"its aliases expand to more than {MAX_YAML_NODES:,} values",
+                node.start_mark,
+            )
+        return super().construct_document(node)
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    """`text` parsed as safe YAML; a one-line ValueError naming `source` when it is not."""
+    try:
+        return yaml.load(text, Loader=_BoundedLoader)
+    except RecursionError:
+        raise ValueError(f"{source} is nested too deeply to be a config") from None
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or " ".join(str(err).split())
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ValueError(f"{source}: invalid or unsafe YAML: {_clip(problem)}{where}") from None
+
+
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Apply dotted ``section.key=value`` overrides to nested config data (values are YAML)."""
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"override {item!r} is not of the form key=value (e.g. train.lr=1e-3)")
-        value = yaml.safe_load(text) if text else None
+            raise ValueError(
+                f"override {_quote(item)} is not of the form key=value (e.g. train.lr=1e-3)"
+            )
+        value = _load_yaml(text, f"override {_quote(item)}") if text else None
         update: dict[str, Any] = {}
         node = update
         *parents, leaf = key.strip().split(".")
@@ -431,7 +486,7 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ValueError(f"config {path} includes itself (via {' -> '.join(map(str, seen))})")
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = _load_yaml(path.read_text(), f"config file {path}") or {}
     if not isinstance(data, dict):
         raise ValueError(f"config file {path} must hold a mapping, got {type(data).__name__}")
     includes = data.pop("defaults", []) or []

@@ -138,3 +138,38 @@ def test_cli_reports_config_errors(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert status == 1
     assert "unknown config key 'train.epochs'" in capsys.readouterr().err
+
+
+LAUGHS = "".join(
+    f"l{k}: &l{k} [{','.join([f'*l{k - 1}'] * 9) if k else ','.join(['lol'] * 9)}]\n"
+    for k in range(8)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "override", "message"),
+    [
+        ("train: {lr: [1,\n", None, "{file}: invalid or unsafe YAML: expected the node content"),
+        ("name: !!python/object:os.system {}\n", None, "{file}: invalid or unsafe YAML: could not"),
+        (LAUGHS + "name: [*l7,*l7,*l7]\n", None, "{file}: invalid or unsafe YAML: its aliases"),
+        (f"name: {list(range(5000))}\n", None, "config key 'name' must be str; got [0, 1, 2,"),
+        ("train: {lr: 1.0e-3}\n", "train.lr=[1,", "override 'train.lr=[1,': invalid or unsafe"),
+    ],
+    ids=["syntax", "python-tag", "alias-bomb", "long-value", "override"],
+)
+def test_bad_yaml_is_a_short_one_line_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    override: str | None,
+    message: str,
+) -> None:
+    from feratt.cli import main
+
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    assert main(["train", "--config", str(config), *([override] if override else [])]) == 1
+    err = capsys.readouterr().err
+    assert message.format(file=f"config file {config}") in err
+    assert err.count("\n") == 1 and "Traceback" not in err and len(err) < 500
+    assert not (tmp_path / "runs").exists() and not Path("runs/bad").exists()
