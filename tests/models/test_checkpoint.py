@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,45 @@ def test_save_rejects_bad_arguments(tmp_path: Path) -> None:
         save_checkpoint(tmp_path / "a.pt", model, metadata={"path": Path("x")})
     with pytest.raises(ValueError, match="has no ModelConfig"):
         save_checkpoint(tmp_path / "a.pt", torch.nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize(
+    ("width", "message"),
+    [
+        (100.0, "weights do not match the stored config"),  # ~100 GB if built for real
+        (1e6, "cannot rebuild the model from its config: Storage size calculation overflowed"),
+    ],
+)
+def test_a_config_far_from_its_weights_is_refused_before_allocating(
+    tmp_path: Path,
+    fer2013_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    width: float,
+    message: str,
+) -> None:
+    from feratt.cli import main
+
+    path = save_checkpoint(tmp_path / "model.pt", _model(), classes=CLASSES)
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["width"] = width
+    torch.save(payload, path)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+    with pytest.raises(ValueError, match=f"model.pt: {message}"):
+        load_checkpoint(path)
+    face = sorted((fer2013_dir / "val" / "happy").glob("*.jpg"))[0]
+    assert main(["predict", str(face), "-c", str(path), "--no-detect"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"feratt predict: error: {path}: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 1_000_000  # < 1 GB
+
+
+def test_fewer_class_names_than_outputs_is_named_at_load(tmp_path: Path) -> None:
+    path = save_checkpoint(tmp_path / "model.pt", _model(num_classes=4), classes=CLASSES)
+    payload = torch.load(path, weights_only=True)
+    payload["classes"] = ["happy", "sad"]
+    torch.save(payload, path)
+    with pytest.raises(
+        ValueError, match=r"model.pt: 2 class names \['happy', 'sad'\] for a model "
+    ):
+        load_checkpoint(path)

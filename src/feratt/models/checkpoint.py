@@ -92,18 +92,29 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     config_dict, classes, metadata, state = _unpack(path, payload)
     try:
         config = ModelConfig.from_dict(config_dict)
-        model = create_model(
-            config.name, **{k: v for k, v in config.to_dict().items() if k != "name"}
-        )
-    except (KeyError, TypeError, ValueError) as err:
+        # Shapes only (no memory), so a config that disagrees with the weights (a huge width,
+        # say) is refused before anything is allocated.
+        with torch.device("meta"):
+            skeleton = _build(config)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
         message = err.args[0] if err.args else err
         raise ValueError(f"{path}: cannot rebuild the model from its config: {message}") from err
-    mismatch = describe_mismatch(model.state_dict(), state)
+    mismatch = describe_mismatch(skeleton.state_dict(), state)
     if mismatch:
         raise ValueError(f"{path}: weights do not match the stored config {config}: {mismatch}")
+    if classes is not None and len(classes) != config.num_classes:
+        raise ValueError(
+            f"{path}: {len(classes)} class names {list(classes)[:10]} for a model with "
+            f"{config.num_classes} outputs"
+        )
+    model = _build(config)
     model.load_state_dict(state)
     model.to(map_location).eval()
     return Checkpoint(model, None if classes is None else tuple(classes), metadata)
+
+
+def _build(config: ModelConfig) -> nn.Module:
+    return create_model(config.name, **{k: v for k, v in config.to_dict().items() if k != "name"})
 
 
 def _unpack(path: Path, payload: Any) -> tuple[dict, list | None, dict, dict]:
