@@ -52,10 +52,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, KeyError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"feratt {args.command}: error: {message}", file=sys.stderr)
+    except (OSError, ValueError, KeyError) as err:
+        print(f"feratt {args.command}: error: {_describe(err)}", file=sys.stderr)
         return 1
+
+
+def _describe(err: Exception) -> str:
+    """One line for `err`; an operating-system error names its path (a read-only --out, ...)."""
+    if isinstance(err, KeyError) and err.args:
+        return str(err.args[0])
+    if isinstance(err, OSError) and err.filename is not None:
+        target = f" -> {err.filename2}" if err.filename2 is not None else ""
+        return f"{err.filename}{target}: {err.strerror or err}"
+    return str(err)
 
 
 if __name__ == "__main__":

@@ -86,6 +86,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     from feratt.data.faces import preview_grid
 
     dataset = _open(args)
+    Path(args.out).mkdir(parents=True, exist_ok=True)  # an unwritable --out fails before decoding
     prepared = prepare_cached(
         dataset,
         args.out,

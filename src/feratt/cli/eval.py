@@ -84,8 +84,9 @@ def run(args: argparse.Namespace) -> int:
     datamodule = FERAttDataModule(
         data, size=model.config.input_size, channels=model.config.in_channels, seed=seed
     )
-    datamodule.setup("test")
     out = args.out or args.checkpoint.parent / f"eval-{args.checkpoint.stem}"
+    out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails before the evaluation
+    datamodule.setup("test")
     records = evaluate_datamodule(
         model,
         datamodule,
