@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from skimage import data as skimage_data
 
 from feratt.data import open_dataset
 from feratt.data.cache import prepare_cached
@@ -27,6 +30,7 @@ from feratt.engine.calibration import fit_temperature, plot_reliability, reliabi
 from feratt.engine.evaluate import knn_predict, predict_all
 from feratt.engine.metrics import classification_metrics
 from feratt.engine.plots import plot_attention_grid, plot_confusion_matrix
+from feratt.inference import Recognizer
 from feratt.models.checkpoint import load_checkpoint
 
 
@@ -48,6 +52,30 @@ def parse_args() -> argparse.Namespace:
 
 def _prepared(root: Path, split: str, cache_dir: Path):  # noqa: ANN202 - PreparedFaces
     return prepare_cached(open_dataset(root, format="fer2013-folders", split=split), cache_dir)
+
+
+def _median_ms(run, repeats: int = 20) -> float:  # noqa: ANN001 - a no-argument callable
+    run()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(1000 * (time.perf_counter() - start))
+    return round(statistics.median(times), 1)
+
+
+def latency(checkpoint: Path, crop: np.ndarray) -> dict[str, float]:
+    """Median wall ms of one face crop (no detection) and of a 640x480 photo with one face
+    (scikit-image's astronaut, Haar detection included), torch and ONNX Runtime backends."""
+    photo = cv2.resize(skimage_data.astronaut(), (640, 480), interpolation=cv2.INTER_AREA)
+    result = {}
+    for backend in ("torch", "onnx"):
+        recognizer = Recognizer.from_checkpoint(checkpoint, backend=backend, threads=1)
+        result[f"{backend}_face_ms"] = _median_ms(lambda r=recognizer: r.predict(crop, False))
+        result[f"{backend}_photo_ms"] = _median_ms(lambda r=recognizer: r.predict(photo))
+        faces = recognizer.predict(photo)
+        result[f"{backend}_photo_faces"] = [(f.label, round(f.confidence, 3)) for f in faces]
+    return result
 
 
 def main() -> int:
@@ -106,6 +134,7 @@ def main() -> int:
         args.out / "attention.png",
         titles=[classes[val.labels[i]] for i in sample],
     )
+    card["latency"] = latency(args.checkpoint, np.asarray(val.faces[0][0]))
     (args.out / "card.json").write_text(json.dumps(card, indent=2))
     cls = card["cls"]
     print(f"val accuracy (Cls) {100 * cls['accuracy']:.2f}%", end="")
