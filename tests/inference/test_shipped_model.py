@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 from skimage import data
 
+from feratt.data.labels import canonical
 from feratt.inference import Recognizer
 from feratt.models import pretrained
 
 # Accuracy of the shipped weights on SAMPLE (below), measured with this test's own code on
 # 2026-12-01 (dev box); the test allows 3 points less.
-MEASURED_SAMPLE_ACCURACY = None
+MEASURED_SAMPLE_ACCURACY = 0.5833  # 175 of 300
 SAMPLE_SIZE = 300
 
 
@@ -27,7 +28,7 @@ def _sample(fer2013_dir: Path) -> tuple[list[Path], list[str]]:
     """Every k-th FER2013 val crop in sorted order: a fixed, class-proportional sample."""
     files = sorted((fer2013_dir / "val").glob("*/*.jpg"))
     picked = files[:: len(files) // SAMPLE_SIZE][:SAMPLE_SIZE]
-    return picked, [path.parent.name for path in picked]
+    return picked, [canonical(path.parent.name) for path in picked]  # angry -> anger
 
 
 def test_shipped_weights_reach_their_measured_accuracy(

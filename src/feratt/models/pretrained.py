@@ -23,7 +23,7 @@ DEFAULT_PRETRAINED = "fer2013_feratt"
 
 # The only record of each released file's SHA-256. scripts/release_weights.py rewrites the line
 # of weights NAME, the constant NAME.upper() + "_SHA256"; None until the weights are released.
-FER2013_FERATT_SHA256: str | None = None
+FER2013_FERATT_SHA256: str | None = "3dad4a24e0bf36c3387bd58bc4059acb5750098b7a4a16d4a1afc9dbee13ae9b"  # noqa: E501  # fmt: skip
 
 
 class PretrainedWeightsMissing(FileNotFoundError):
