@@ -286,3 +286,23 @@ def test_cli_refuses_nonsense_run_settings_before_writing_anything(
     assert err.startswith("feratt train: error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not config.run_dir.exists()  # no untrained model-last.pt
+
+
+def test_best_model_of_a_staged_run_comes_from_the_whole_network(
+    tiny_config: Callable[..., ExperimentConfig],
+) -> None:
+    """Validations while G_rep trains alone (I_att still the input) never become the best model."""
+    config = tiny_config(
+        "data.mode=real",
+        "train.max_epochs=4",
+        "train.classifier_warmup_steps=4",
+        "train.attention_detach_steps=-1",
+    )
+    result = fit(config)
+    best = torch.load(result.run_dir / "checkpoints" / "best.ckpt", weights_only=False)
+    (metrics,) = result.run_dir.glob("csv/version_*/metrics.csv")
+    with metrics.open() as handle:
+        validated = [int(row["step"]) for row in csv.DictReader(handle) if row["val/acc"]]
+    assert len(validated) == 4  # steps 2, 4 (G_rep alone), 6 and 8 (the whole network)
+    assert best["global_step"] in (6, 8)
+    assert load_checkpoint(result.best_checkpoint).metadata["source"].endswith("best.ckpt")

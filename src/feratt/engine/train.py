@@ -78,6 +78,27 @@ def _loggers(config: ExperimentConfig) -> list[Logger]:
     return loggers
 
 
+class FinalStageCheckpoint(ModelCheckpoint):
+    """Keeps the best validation of the whole network only: while a staged FERAtt run trains
+    G_rep alone (``train.classifier_warmup_steps``), I_att is still the input, and such a model
+    would be a plain PreActResNet18 reported as FERAtt."""
+
+    def __init__(self, first_step: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.first_step = first_step
+
+    def _scores(self, trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
+        return not pl_module.model.has_attention or trainer.global_step > self.first_step
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._scores(trainer, pl_module):
+            super().on_train_epoch_end(trainer, pl_module)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._scores(trainer, pl_module):
+            super().on_validation_end(trainer, pl_module)
+
+
 def _callbacks(config: ExperimentConfig) -> tuple[list[Callback], ModelCheckpoint]:
     train, checkpoints = config.train, config.run_dir / "checkpoints"
     every = (
@@ -92,7 +113,8 @@ def _callbacks(config: ExperimentConfig) -> tuple[list[Callback], ModelCheckpoin
         save_last=True,
         **every,
     )
-    best = ModelCheckpoint(
+    best = FinalStageCheckpoint(
+        train.classifier_warmup_steps,
         dirpath=checkpoints,
         filename="best",
         monitor=BEST_METRIC,
