@@ -14,12 +14,14 @@ import torch
 from feratt.engine.metrics import classification_metrics
 from feratt.engine.plots import plot_attention_grid, plot_tsne
 from feratt.engine.reporting import (
+    fold_accuracies,
     load_embeddings,
     load_evaluations,
     paper_table,
     paper_table_markdown,
     save_embeddings,
     write_evaluation,
+    write_fold_report,
     write_paper_table,
 )
 
@@ -168,3 +170,24 @@ def test_tsne_and_attention_grid_pngs(tmp_path: Path) -> None:
         channels=[0, 3], titles=["true happy", "true sad"],
     )  # fmt: skip
     _assert_not_blank(grid)
+
+
+def test_fold_report_lists_every_fold_of_every_row_and_draws_them(
+    runs: Path, tmp_path: Path
+) -> None:
+    records = load_evaluations([runs / "base", runs / "rep"])
+    assert fold_accuracies(records) == {
+        ("PreActResNet18", "real"): {0: 0.8, 1: 0.9},
+        ("FERAtt+Rep+Cls", "real"): {0: 0.5},
+        ("FERAtt+Rep+Cls", "synthetic"): {0: 0.25},
+        ("FERAtt+Rep+Cls (k-NN)", "real"): {0: 0.6},
+        ("FERAtt+Rep+Cls (k-NN)", "synthetic"): {0: 0.3},
+    }
+    paths = write_fold_report(records, tmp_path / "report")
+    lines = paths["folds"].read_text().splitlines()
+    assert lines[0] == "| model | test | fold 0 | fold 1 |"
+    assert "| PreActResNet18 | real | 80.00 | 90.00 |" in lines
+    assert "| FERAtt+Rep+Cls | synthetic | 25.00 | – |" in lines
+    _assert_not_blank(paths["fold_figure"])
+    unnumbered = [{**r, "fold": None} for r in records]
+    assert write_fold_report(unnumbered, tmp_path / "none") == {}

@@ -80,6 +80,35 @@ def plot_tsne(
     return _save(figure, path)
 
 
+def plot_fold_accuracies(
+    accuracies: dict[tuple[str, str], dict[int, float]], path: str | Path
+) -> Path:
+    """Grouped bars of accuracy per fold, one panel per test set, one colour per model row."""
+    tests = list(dict.fromkeys(test for _, test in accuracies))
+    folds = sorted({k for row in accuracies.values() for k in row})
+    titles = list(dict.fromkeys(title for title, _ in accuracies))
+    figure, panels = plt.subplots(
+        len(tests), 1, figsize=(1.2 + 0.55 * len(folds) * max(1, len(titles)) / 2, 3 * len(tests)),
+        squeeze=False, sharex=True,
+    )  # fmt: skip
+    width = 0.8 / len(titles)
+    for axes, test in zip(panels[:, 0], tests, strict=True):
+        for i, title in enumerate(titles):
+            row = accuracies.get((title, test), {})
+            x = (
+                np.asarray([folds.index(k) for k in row], float)
+                + (i - (len(titles) - 1) / 2) * width
+            )
+            axes.bar(x, [100 * v for v in row.values()], width, label=title)
+        axes.set_ylabel(f"{test} accuracy (%)")
+        axes.set_ylim(0, 100)
+        axes.grid(axis="y", alpha=0.3)
+    panels[-1, 0].set_xticks(range(len(folds)), [str(k) for k in folds])
+    panels[-1, 0].set_xlabel("fold")
+    panels[0, 0].legend(loc="lower left", fontsize="small", ncol=min(3, len(titles)))
+    return _save(figure, path)
+
+
 def _as_image(tensor: torch.Tensor) -> np.ndarray:
     """(C, H, W) float in [0, 1] -> what imshow takes (H, W) or (H, W, 3)."""
     array = tensor.detach().float().clamp(0, 1).cpu().numpy()

@@ -270,3 +270,48 @@ def write_tsne_plots(records: Sequence[dict[str, Any]], out_dir: str | Path) -> 
         name = f"tsne_{record['model']}_{record['test']}{fold}.png"
         written.append(plot_tsne(embeddings, labels, classes, Path(out_dir) / name, title=title))
     return written
+
+
+def fold_accuracies(records: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[int, float]]:
+    """Accuracy of every numbered fold: (row title, test) -> {fold: accuracy}, in table order."""
+    _check_unique_folds(records)
+    table: dict[tuple[str, str], dict[int, float]] = {}
+    for model, predictor in _row_keys(records):
+        title = MODEL_TITLES.get(model, model) + ("" if predictor == "cls" else " (k-NN)")
+        for test in TESTS:
+            folds = {
+                int(r["fold"]): float(r[predictor]["accuracy"])
+                for r in records
+                if (r["model"], r["test"]) == (model, test)
+                and predictor in r
+                and r.get("fold") is not None
+            }
+            if folds:
+                table[(title, test)] = dict(sorted(folds.items()))
+    return table
+
+
+def fold_table_markdown(accuracies: dict[tuple[str, str], dict[int, float]]) -> str:
+    """Accuracy (%) per fold, one row per model, predictor and test set."""
+    folds = sorted({k for row in accuracies.values() for k in row})
+    header = ["model", "test", *(f"fold {k}" for k in folds)]
+    body = (
+        [title, test, *(_percent(row[k]) if k in row else "–" for k in folds)]
+        for (title, test), row in accuracies.items()
+    )
+    return "\n".join([*_markdown_table(header, body), ""])
+
+
+def write_fold_report(records: Sequence[dict[str, Any]], out_dir: str | Path) -> dict[str, Path]:
+    """folds.md (accuracy per fold) and fold_accuracy.png; nothing when no record has a fold."""
+    from feratt.engine.plots import plot_fold_accuracies
+
+    accuracies = fold_accuracies(records)
+    if not accuracies:
+        return {}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = out_dir / "folds.md"
+    table.write_text(fold_table_markdown(accuracies))
+    figure = plot_fold_accuracies(accuracies, out_dir / "fold_accuracy.png")
+    return {"folds": table, "fold_figure": figure}
