@@ -28,6 +28,7 @@ class Backend(Protocol):
     classes: tuple[str, ...]
     config: ModelConfig
     temperature: float
+    output_names: tuple[str, ...]
 
     def run(self, faces: np.ndarray) -> dict[str, np.ndarray]: ...
 
@@ -48,9 +49,10 @@ class TorchBackend:
         self.classes = tuple(classes)
         self.config: ModelConfig = model.config
         self.temperature = self.model.temperature
+        self.output_names = self.model.output_names
 
     def run(self, faces: np.ndarray) -> dict[str, np.ndarray]:
-        return _run_module(self.model, self.model.output_names, faces, self.device)
+        return _run_module(self.model, self.output_names, faces, self.device)
 
 
 class OnnxBackend:

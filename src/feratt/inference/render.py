@@ -29,20 +29,29 @@ def annotate(image: np.ndarray, faces: Sequence[FaceResult]) -> np.ndarray:
 def attention_panel(face: FaceResult, size: int = 192) -> np.ndarray:
     """Input | attention image | attention map over the input, side by side with a caption.
 
-    The map shown is sigmoid(A) for the predicted class, the gate FERAtt applies to its features.
     Models without attention (the baseline) give the input alone.
     """
-    tiles = [_tile(face.face_image, size)]
-    if face.attention_image is not None:
-        tiles.append(_tile(_unit_to_uint8(face.attention_image), size))
-    if face.attention_map is not None:
-        gate = 1.0 / (1.0 + np.exp(-face.attention_map[face.label_index]))
-        heat = cv2.applyColorMap(_unit_to_uint8(gate), cv2.COLORMAP_JET)[:, :, ::-1]
-        tiles.append(cv2.addWeighted(tiles[0], 0.5, _tile(heat, size), 0.5, 0))
-    panel = np.concatenate(tiles, axis=1)
+    panel = np.concatenate(list(attention_tiles(face, size).values()), axis=1)
     caption = np.zeros((28, panel.shape[1], 3), np.uint8)
     _label(caption, f"{face.label} {face.confidence:.2f}", (4, 24), 0.6, 1, background=False)
     return np.concatenate([caption, panel], axis=0)
+
+
+def attention_tiles(face: FaceResult, size: int = 192) -> dict[str, np.ndarray]:
+    """The panel's pictures, RGB uint8 (size, size, 3): ``input`` (the crop the model saw) and,
+    for attention models, ``attention_image`` (I_att) and ``attention_map``.
+
+    The map shown is sigmoid(A) for the predicted class, the gate FERAtt applies to its
+    features, as a heat map blended over the input.
+    """
+    tiles = {"input": _tile(face.face_image, size)}
+    if face.attention_image is not None:
+        tiles["attention_image"] = _tile(_unit_to_uint8(face.attention_image), size)
+    if face.attention_map is not None:
+        gate = 0.5 + 0.5 * np.tanh(0.5 * face.attention_map[face.label_index])  # sigmoid
+        heat = cv2.applyColorMap(_unit_to_uint8(gate), cv2.COLORMAP_JET)[:, :, ::-1]
+        tiles["attention_map"] = cv2.addWeighted(tiles["input"], 0.5, _tile(heat, size), 0.5, 0)
+    return tiles
 
 
 def _tile(image: np.ndarray, size: int) -> np.ndarray:
