@@ -42,6 +42,15 @@ def fer2013_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def fer_crops(fer2013_dir: Path) -> list[Path]:
+    """Six FER2013 validation face crops from three classes."""
+    crops = []
+    for name in ("happy", "sad", "surprise"):
+        crops += sorted((fer2013_dir / "val" / name).glob("*.jpg"))[:2]
+    return crops
+
+
+@pytest.fixture(scope="session")
 def backgrounds_dir() -> Path:
     """Natural background photos (BSDS crops) for the compositor."""
     return _shared("backgrounds")

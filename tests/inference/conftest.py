@@ -49,12 +49,3 @@ def astronaut_face() -> tuple[int, int, int, int]:
 def astronaut() -> np.ndarray:
     """scikit-image's astronaut photo (512x512 RGB): exactly one face."""
     return data.astronaut()
-
-
-@pytest.fixture(scope="session")
-def fer_crops(fer2013_dir: Path) -> list[Path]:
-    """Six FER2013 validation face crops from three classes."""
-    crops = []
-    for name in ("happy", "sad", "surprise"):
-        crops += sorted((fer2013_dir / "val" / name).glob("*.jpg"))[:2]
-    return crops

@@ -20,6 +20,7 @@ _COMMANDS = (
     "cv",
     "report",
     "predict",
+    "serve",
     "export",
 )
 

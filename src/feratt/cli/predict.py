@@ -6,7 +6,8 @@ import argparse
 import sys
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
     try:
         value = int(text)
     except ValueError:
@@ -48,11 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="runtime for a checkpoint (onnx: exported in memory); exported files pick their own",
     )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (torch backend)")
+    parser.add_argument("--threads", type=positive_int, help="CPU threads for torch / ONNX Runtime")
     parser.add_argument(
-        "--threads", type=_positive_int, help="CPU threads for torch / ONNX Runtime"
-    )
-    parser.add_argument(
-        "--batch-size", type=_positive_int, default=16, help="images or frames per batch"
+        "--batch-size", type=positive_int, default=16, help="images or frames per batch"
     )
     parser.add_argument(
         "--smooth",
