@@ -1,4 +1,4 @@
-"""The wheel carries what the installed package reads at run time: configs and weights."""
+"""The wheel carries what the installed package reads at run time: configs, weights, the page."""
 
 from __future__ import annotations
 
@@ -36,3 +36,5 @@ def test_wheel_ships_every_config_and_the_weights(tmp_path: Path) -> None:
             assert archive.read(member) == config.read_bytes()
         assert archive.read("feratt/models/weights/fer2013_feratt.pt") == weights.read_bytes()
         assert {"feratt/py.typed", "feratt/config.py"} <= names
+        page = {f"feratt/serve/static/{n}" for n in ("index.html", "app.js", "style.css")}
+        assert page <= names

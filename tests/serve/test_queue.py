@@ -1,8 +1,9 @@
-"""The bounded queue: a full queue answers 503 at once, a slow model 504, and the places free
-again afterwards; checked on a real server on loopback."""
+"""Limits on a real server on loopback: a full queue answers 503 at once, a slow model 504 (the
+places free again afterwards), a stalled upload 408."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -83,3 +84,22 @@ def test_a_slow_model_answers_504_and_keeps_its_place_until_done(
         _wait_for_busy(url, 0)
         ok = httpx.post(f"{url}/v1/predict", files=[("images", ("a.png", astronaut_png))])
         assert ok.status_code == 200
+
+
+def test_a_stalled_upload_answers_408(shipped: Recognizer) -> None:
+    app = create_app(shipped, settings=ServeSettings(read_timeout_s=0.3))
+    with running(app) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            head = (
+                "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n"
+                "Content-Type: multipart/form-data; boundary=b\r\n\r\n--b\r\n"
+            )
+            sock.sendall(head.encode())  # ... and nothing more
+            answer = ""
+            while not answer.endswith("}"):  # the JSON body may come in a later packet
+                chunk = sock.recv(4096).decode()
+                assert chunk, answer
+                answer += chunk
+        assert answer.startswith("HTTP/1.1 408"), answer
+        assert "no request data for 0.3 s" in answer
