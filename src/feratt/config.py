@@ -224,6 +224,8 @@ class TrainConfig:
         attention_detach_steps: until this global step (-1: the whole run), G_rep's gradients
             stop at I_att, so G_att, G_ft and G_rec learn the clean face from L_att alone
             instead of being pulled towards the input image by L_cls.
+        attention_lr_scale: learning rate of G_att, G_ft and G_rec (and the STN's localisation
+            net) relative to ``lr``; G_rep keeps ``lr``.
         precise_bn_batches: before each validation (and at the end of each epoch), recompute
             the BatchNorm running statistics over this many fresh training batches (0: off).
         seed: seed of weights, sampling and compositing.
@@ -263,6 +265,7 @@ class TrainConfig:
     rep_weight: float = 1.0
     classifier_warmup_steps: int = 0
     attention_detach_steps: int = -1
+    attention_lr_scale: float = 1.0
     precise_bn_batches: int = 16
     seed: int = 0
     accelerator: str = "auto"
@@ -312,6 +315,10 @@ class TrainConfig:
                 raise ValueError(f"train.{key} must be >= 0; got {getattr(self, key)}")
         if self.lr <= 0:
             raise ValueError(f"train.lr must be positive; got {self.lr}")
+        if self.attention_lr_scale <= 0:
+            raise ValueError(
+                f"train.attention_lr_scale must be positive; got {self.attention_lr_scale}"
+            )
         if self.lr_warmup_steps < 0:
             raise ValueError(f"train.lr_warmup_steps must be >= 0; got {self.lr_warmup_steps}")
         if self.attention_detach_steps < -1:

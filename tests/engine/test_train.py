@@ -150,6 +150,22 @@ def test_optimiser_is_the_papers_adam() -> None:
     assert "lr_scheduler" not in optimisers
 
 
+def test_attention_side_can_learn_slower_than_g_rep() -> None:
+    config = ExperimentConfig().replace(
+        "model.width=0.125", "model.num_classes=3", "train.lr=1e-3", "train.attention_lr_scale=0.1"
+    )
+    module = FERAttModule(config.model.to_dict(), CLASSES, train=config.train.__dict__)
+    classifier, attention = module.build_optimizer().param_groups
+    assert (classifier["name"], classifier["lr"]) == ("G_rep", 1e-3)
+    assert (attention["name"], attention["lr"]) == ("attention", pytest.approx(1e-4))
+    ids = {id(p) for p in classifier["params"]}
+    assert ids == {id(p) for p in module.model.classifier.parameters()}
+    assert len(ids) + len(attention["params"]) == len(list(module.model.parameters()))
+    assert ids.isdisjoint(id(p) for p in attention["params"])
+    with pytest.raises(ValueError, match="train.attention_lr_scale must be positive; got 0"):
+        config.replace("train.attention_lr_scale=0")
+
+
 @pytest.mark.parametrize(
     ("kind", "expected"),
     [

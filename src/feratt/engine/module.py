@@ -107,10 +107,21 @@ class FERAttModule(L.LightningModule):
             self.model.to(memory_format=torch.channels_last)
 
     def build_optimizer(self) -> torch.optim.Adam:
-        """Adam over all parameters with the run's settings (fused on CUDA)."""
+        """Adam over all parameters with the run's settings (fused on CUDA); the attention
+        side (every module but G_rep) at ``lr * attention_lr_scale``."""
         config = self.train_config
+        groups: list[dict[str, Any]] = [{"params": list(self.parameters())}]
+        if config.attention_lr_scale != 1.0 and self.model.has_attention:
+            classifier = list(self.model.classifier.parameters())
+            chosen = {id(p) for p in classifier}
+            attention = [p for p in self.model.parameters() if id(p) not in chosen]
+            attention_lr = config.lr * config.attention_lr_scale
+            groups = [
+                {"params": classifier, "name": "G_rep"},
+                {"params": attention, "name": "attention", "lr": attention_lr},
+            ]
         return torch.optim.Adam(
-            self.parameters(),
+            groups,
             lr=config.lr,
             weight_decay=config.weight_decay,
             amsgrad=config.amsgrad,
