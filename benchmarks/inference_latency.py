@@ -24,10 +24,10 @@ import torch
 from skimage import data
 
 from feratt import create_model
+from feratt.checkpoint import save_checkpoint
 from feratt.data.faces import HaarFaceDetector
 from feratt.inference import Recognizer
 from feratt.inference.recognizer import default_detector, model_input, prepare_crop
-from feratt.models.checkpoint import save_checkpoint
 
 MODELS = ("feratt_rep_cls", "preactresnet18")
 

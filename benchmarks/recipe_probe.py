@@ -29,7 +29,7 @@ from feratt.engine.demo import DemoSettings, split_by_identity
 from feratt.engine.precise_bn import recompute_batchnorm_statistics
 from feratt.engine.schedules import LRSchedule
 from feratt.losses import attention_loss, loss_from_config
-from feratt.registry import create_model
+from feratt.models import create_model
 
 CPU = torch.device("cpu")
 

@@ -34,6 +34,7 @@ import torch
 import yaml
 
 from feratt import list_models
+from feratt.checkpoint import load_checkpoint
 from feratt.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from feratt.data.folds import SubjectKFold, validation_split
 from feratt.data.pack import load_pack, resize_prepared
@@ -43,7 +44,6 @@ from feratt.engine.module import FERAttModule
 from feratt.engine.protocol import evaluate_datamodule, resolve_device
 from feratt.engine.reporting import MODEL_TITLES, paper_table, paper_table_markdown
 from feratt.engine.train import fit
-from feratt.models.checkpoint import load_checkpoint
 
 MODELS = ("preactresnet18", "feratt_cls", "feratt_rep_cls")
 # Share of the probe's throughput a Lightning fit reaches (validation, logging), until measured.

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
+from feratt.checkpoint import load_checkpoint
 from feratt.config import ExperimentConfig
 from feratt.engine.datamodule import FERAttDataModule
 from feratt.engine.precise_bn import batchnorm_layers, recompute_batchnorm_statistics
 from feratt.engine.train import fit
-from feratt.models.checkpoint import load_checkpoint
 
 
 def test_recomputed_statistics_are_the_equal_weight_average_of_the_batches() -> None:

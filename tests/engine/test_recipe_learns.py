@@ -16,7 +16,7 @@ import torch
 from feratt.config import DataConfig, TrainConfig, load_config
 from feratt.engine.datamodule import FERAttDataModule
 from feratt.losses import loss_from_config
-from feratt.registry import create_model
+from feratt.models import create_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STEPS = 90

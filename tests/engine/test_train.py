@@ -11,13 +11,13 @@ import pytest
 import torch
 import yaml
 
+from feratt.checkpoint import load_checkpoint
 from feratt.config import ExperimentConfig
 from feratt.data.records import PreparedFaces
 from feratt.engine.datamodule import FERAttDataModule
 from feratt.engine.module import FERAttModule
 from feratt.engine.schedules import LRSchedule
 from feratt.engine.train import fit
-from feratt.models.checkpoint import load_checkpoint
 
 CPU = torch.device("cpu")
 CLASSES = ("happy", "surprise", "sad")

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from feratt import pretrained
+from feratt.checkpoint import load_checkpoint
 from feratt.cli import main
 from feratt.data.labels import EXPRESSIONS
 from feratt.inference import Recognizer
@@ -18,8 +20,6 @@ from feratt.inference.backends import open_export
 from feratt.inference.export import verification_faces
 from feratt.inference.images import load_image
 from feratt.inference.recognizer import model_input, prepare_crop
-from feratt.models import pretrained
-from feratt.models.checkpoint import load_checkpoint
 
 
 def _logits(checkpoint: Path, crop: Path) -> torch.Tensor:

@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from feratt.checkpoint import load_checkpoint
 from feratt.config import ExperimentConfig
 from feratt.engine.datamodule import FERAttDataModule
 from feratt.engine.protocol import evaluate_datamodule
 from feratt.engine.reporting import load_evaluations, paper_table, write_paper_table
 from feratt.engine.train import fit
-from feratt.models.checkpoint import load_checkpoint
 
 EVAL_DIR = "eval"
 

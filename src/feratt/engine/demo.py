@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torchvision.utils import make_grid, save_image
 
+from feratt.checkpoint import load_checkpoint
 from feratt.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from feratt.data.folds import validation_split
 from feratt.data.procedural import render_backgrounds, render_faces
@@ -35,7 +36,6 @@ from feratt.engine.reporting import (
     write_tsne_plots,
 )
 from feratt.engine.train import fit
-from feratt.models.checkpoint import load_checkpoint
 
 # BU-3DFE's seven classes (the basic expressions without contempt).
 DEMO_CLASSES = ("neutral", "happy", "surprise", "sad", "anger", "disgust", "fear")

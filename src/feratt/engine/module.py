@@ -1,7 +1,7 @@
 """LightningModule adapter: wires a feratt model, FERAttLoss and the Adam optimiser together.
 
 The network lives in ``self.model`` and the hyper-parameters hold ``model`` (a ModelConfig dict)
-and ``classes``, so ``feratt.models.checkpoint.load_checkpoint`` reads the Lightning checkpoints.
+and ``classes``, so ``feratt.checkpoint.load_checkpoint`` reads the Lightning checkpoints.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import torch
 from feratt.config import ModelConfig, TrainConfig
 from feratt.engine.schedules import LRSchedule
 from feratt.losses import loss_from_config
+from feratt.models import create_model
 from feratt.models.output import FERAttOutput
-from feratt.registry import create_model
 
 
 class FERAttModule(L.LightningModule):

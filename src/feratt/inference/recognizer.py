@@ -12,10 +12,10 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from feratt.checkpoint import Checkpoint, load_checkpoint
 from feratt.data.faces import (
     FaceDetector,
     HaarFaceDetector,
@@ -27,9 +27,7 @@ from feratt.data.io import to_channels
 from feratt.inference.backends import Backend, OnnxBackend, TorchBackend, open_export
 from feratt.inference.exportable import OPTIONAL_OUTPUTS, is_torchscript_export
 from feratt.inference.images import ImageInput, load_image
-
-if TYPE_CHECKING:  # feratt.models loads only with a checkpoint; exported files do without
-    from feratt.models.checkpoint import Checkpoint
+from feratt.pretrained import load_pretrained
 
 Box = tuple[int, int, int, int]
 
@@ -160,8 +158,6 @@ class Recognizer:
         _check_backend(backend)
         if path.suffix.lower() == ".onnx" or is_torchscript_export(path):
             return cls(open_export(path, device=device, threads=threads), detector, **kwargs)
-        from feratt.models.checkpoint import load_checkpoint
-
         return cls._from_loaded(load_checkpoint(path), device, detector, backend, threads, **kwargs)
 
     @classmethod
@@ -174,11 +170,9 @@ class Recognizer:
         threads: int | None = None,
         **kwargs,
     ) -> Recognizer:
-        """The weights shipped in the package under `name` (``feratt.models.pretrained``),
+        """The weights shipped in the package under `name` (``feratt.pretrained``),
         checked against their SHA-256; otherwise as ``from_checkpoint``."""
         _check_backend(backend)
-        from feratt.models.pretrained import load_pretrained
-
         return cls._from_loaded(load_pretrained(name), device, detector, backend, threads, **kwargs)
 
     @classmethod

@@ -13,14 +13,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from feratt.config import ModelConfig
+from feratt.models._registry import register_model
 from feratt.models.attention import AttentionUNet
-from feratt.models.checkpoint import load_checkpoint
 from feratt.models.layers import CLASSIFIER_NORMALIZATIONS, Normalize
 from feratt.models.output import FERAttOutput
 from feratt.models.preactresnet import PreActResNet
 from feratt.models.reconstruction import RECONSTRUCTIONS, FeatureExtractor, ReconstructionHead
 from feratt.models.stn import LocalisationNet, apply_affine
-from feratt.registry import register_model
 
 # The encoder's stride 32 plus the U-Net's max-pool to the 1x1 center.
 _ATTENTION_SIZE_MULTIPLE = 64
@@ -128,14 +127,6 @@ class FERAtt(nn.Module):
             embedding=pre_logits if self.classifier.embedding_dim is not None else None,
             **outputs,
         )
-
-    @classmethod
-    def from_checkpoint(cls, path: str | Path, map_location: str | torch.device = "cpu") -> FERAtt:
-        """Rebuild the exact model stored by `save_checkpoint` (or a Lightning .ckpt)."""
-        model = load_checkpoint(path, map_location=map_location).model
-        if not isinstance(model, cls):
-            raise ValueError(f"{path}: holds a {type(model).__name__}, not a {cls.__name__}")
-        return model
 
 
 def _validate(config: ModelConfig, attention: bool) -> None:
