@@ -19,14 +19,13 @@ from typing import Any
 import torch
 from torchvision.utils import make_grid, save_image
 
-from feratt.checkpoint import load_checkpoint
 from feratt.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from feratt.data.folds import validation_split
 from feratt.data.procedural import render_backgrounds, render_faces
 from feratt.data.records import PreparedFaces
 from feratt.engine.datamodule import FERAttDataModule
+from feratt.engine.experiment import fit_and_evaluate
 from feratt.engine.plots import plot_curves
-from feratt.engine.protocol import evaluate_datamodule
 from feratt.engine.reporting import (
     MODEL_TITLES,
     load_evaluations,
@@ -35,7 +34,6 @@ from feratt.engine.reporting import (
     write_paper_table,
     write_tsne_plots,
 )
-from feratt.engine.train import fit
 
 # BU-3DFE's seven classes (the basic expressions without contempt).
 DEMO_CLASSES = ("neutral", "happy", "surprise", "sad", "anger", "disgust", "fear")
@@ -228,12 +226,8 @@ def run_demo(
     runs = {}
     for model in settings.models:
         echo(f"training {MODEL_TITLES.get(model, model)} ...")
-        result = fit(experiment(settings, model, len(faces.classes)), datamodule)
-        runs[model] = result.run_dir
-        checkpoint = load_checkpoint(result.best_checkpoint or result.last_checkpoint)
-        evaluate_datamodule(
-            checkpoint.model, datamodule, out / "eval" / model, classes=checkpoint.classes
-        )
+        config = experiment(settings, model, len(faces.classes))
+        runs[model] = fit_and_evaluate(config, datamodule, out / "eval" / model).fit.run_dir
         for kind in ("real", "synthetic"):
             grid = out / "eval" / model / f"{kind}_attention.png"
             if grid.is_file():
