@@ -96,7 +96,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         # Shapes only (no memory), so a config that disagrees with the weights (a huge width,
         # say) is refused before anything is allocated.
         with torch.device("meta"):
-            skeleton = _build(config)
+            skeleton = build_model(config)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         message = err.args[0] if err.args else err
         raise ValueError(f"{path}: cannot rebuild the model from its config: {message}") from err
@@ -108,13 +108,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path}: {len(classes)} class names {list(classes)[:10]} for a model with "
             f"{config.num_classes} outputs"
         )
-    model = _build(config)
+    model = build_model(config)
     model.load_state_dict(state)
     model.to(map_location).eval()
     return Checkpoint(model, None if classes is None else tuple(classes), metadata)
 
 
-def _build(config: ModelConfig) -> FERAtt:
+def build_model(config: ModelConfig) -> FERAtt:
+    """The registered model ``config.name`` built with the config's arguments."""
     model = create_model(config.name, **config.builder_kwargs())
     if not isinstance(model, FERAtt):
         raise TypeError(f"model {config.name!r} builds a {type(model).__name__}, not a FERAtt")

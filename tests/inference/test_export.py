@@ -14,7 +14,7 @@ from feratt.checkpoint import load_checkpoint, save_checkpoint
 from feratt.cli import main
 from feratt.data.labels import EXPRESSIONS
 from feratt.inference import Recognizer
-from feratt.inference.export import export_checkpoint, verification_faces
+from feratt.inference.checkpoint_export import export_checkpoint, verification_faces
 
 OUTPUTS = ["logits", "probabilities", "embedding", "attention_image", "attention_map"]
 

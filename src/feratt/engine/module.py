@@ -13,10 +13,10 @@ from typing import Any
 import lightning as L
 import torch
 
+from feratt.checkpoint import build_model
 from feratt.config import ModelConfig, TrainConfig
 from feratt.engine.schedules import LRSchedule
 from feratt.losses import loss_from_config
-from feratt.models import create_model
 from feratt.models.output import FERAttOutput
 
 
@@ -53,8 +53,7 @@ class FERAttModule(L.LightningModule):
                 f"model.num_classes is {model_config.num_classes} but the data has "
                 f"{len(self.classes)} classes {list(self.classes)}"
             )
-        kwargs = model_config.to_dict()
-        self.model = create_model(kwargs.pop("name"), **kwargs)
+        self.model = build_model(model_config)
         self.loss_fn = loss_from_config(self.train_config)
 
     def forward(self, image: torch.Tensor) -> FERAttOutput:

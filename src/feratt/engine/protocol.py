@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from feratt.data.inputs import model_input
 from feratt.data.records import PreparedFaces
 from feratt.engine.datamodule import FERAttDataModule
-from feratt.engine.evaluate import model_input, predict_all, score
+from feratt.engine.evaluate import predict_all, score
 from feratt.engine.plots import plot_attention_grid
 from feratt.engine.reporting import save_embeddings, write_evaluation
 

@@ -30,10 +30,11 @@ from torch import nn
 from feratt.checkpoint import load_checkpoint, save_checkpoint
 from feratt.config import ExperimentConfig, TrainConfig
 from feratt.data.compositing import CompositorConfig
+from feratt.engine.attention_grid import AttentionGridCallback
 from feratt.engine.datamodule import FERAttDataModule
 from feratt.engine.module import FERAttModule
 from feratt.engine.precise_bn import PreciseBatchNorm
-from feratt.engine.visdom_logger import AttentionGridCallback, VisdomLogger
+from feratt.engine.visdom_logger import VisdomLogger
 from feratt.pretrained import DEFAULT_PRETRAINED, load_pretrained
 
 BEST_METRIC = "val/acc"

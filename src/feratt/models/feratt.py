@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -179,62 +180,31 @@ def _build(
 
 
 @register_model
-def preactresnet18(
-    num_classes: int = 8,
-    embedding_dim: int = 64,
-    input_size: int = 64,
-    in_channels: int = 3,
-    width: float = 1.0,
-    reconstruction: str = "residual",
-    normalization: str = "imagenet",
-) -> FERAtt:
+def preactresnet18(**config: Any) -> FERAtt:
     """The paper's baseline: PreActResNet18 alone on the input average-pooled to half size.
 
-    `embedding_dim` and `reconstruction` are accepted for a uniform builder signature and
-    recorded, but unused.
+    Keywords: the fields of ``ModelConfig`` (``num_classes``, ``width``, ...); ``embedding_dim``
+    and ``reconstruction`` are recorded for a uniform signature, but unused.
     """
-    config = ModelConfig(
-        "preactresnet18",
-        num_classes,
-        embedding_dim,
-        input_size,
-        in_channels,
-        width,
-        reconstruction,
-        normalization,
-    )
-    return _build(config, attention=False, rep=False)
+    return _build(ModelConfig("preactresnet18", **config), attention=False, rep=False)
 
 
 def _attention_model(name: str, rep: bool, stn: bool, summary: str) -> Callable[..., FERAtt]:
     """Register the builder `name` of a model with the attention modules (one signature for all)."""
 
-    def build(
-        num_classes: int = 8,
-        embedding_dim: int = 64,
-        input_size: int = 64,
-        in_channels: int = 3,
-        width: float = 1.0,
-        reconstruction: str = "residual",
-        normalization: str = "imagenet",
-        encoder_weights: str | Path | None = None,
-    ) -> FERAtt:
-        config = ModelConfig(
-            name,
-            num_classes,
-            embedding_dim,
-            input_size,
-            in_channels,
-            width,
-            reconstruction,
-            normalization,
+    def build(encoder_weights: str | Path | None = None, **config: Any) -> FERAtt:
+        return _build(
+            ModelConfig(name, **config),
+            attention=True,
+            rep=rep,
+            encoder_weights=encoder_weights,
+            stn=stn,
         )
-        return _build(config, attention=True, rep=rep, encoder_weights=encoder_weights, stn=stn)
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = (
-        f"{summary}\n\n`encoder_weights`: optional torchvision ResNet34 state dict file for "
-        "G_att's encoder."
+        f"{summary}\n\nKeywords: the fields of ``ModelConfig`` (``num_classes``, ``width``, ...); "
+        "`encoder_weights`: optional torchvision ResNet34 state dict file for G_att's encoder."
     )
     return register_model(build)
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from feratt.checkpoint import Checkpoint, load_checkpoint
+from feratt.data.inputs import model_input
 from feratt.inference.backends import TorchBackend, open_export, output_differences
-from feratt.inference.exportable import export_onnx, export_torchscript
+from feratt.inference.graph_export import export_onnx, export_torchscript
 from feratt.inference.images import load_image
-from feratt.inference.recognizer import model_input, prepare_crop
+from feratt.inference.recognizer import prepare_crop
 from feratt.pretrained import load_pretrained
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -106,4 +107,4 @@ def verification_faces(
     if not images:
         return np.random.default_rng(seed).random((4, in_channels, size, size), np.float32)
     crops = [prepare_crop(load_image(path), None, size) for path in images]
-    return model_input(crops, in_channels)
+    return model_input(crops, in_channels).numpy()
