@@ -154,11 +154,11 @@ def probe_throughput(
 
     def step(index: int) -> None:
         batch = data.train_batch(index, device)
-        image = batch["image"]
+        image = batch.image
         if cuda:
             image = image.contiguous(memory_format=torch.channels_last)
         with autocast:
-            losses = loss_fn(model(image), batch["label"], batch["clean"])
+            losses = loss_fn(model(image), batch.label, batch.clean)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         optimizer.step()

@@ -35,9 +35,7 @@ def _mean_training_cls(data: FERAttDataModule, model_options: dict, train: Train
     for step in range(STEPS):
         batch = data.train_batch(step, CPU)
         detach = train.attention_detach_steps < 0 or step < train.attention_detach_steps
-        losses = loss_fn(
-            model(batch["image"], detach_attention=detach), batch["label"], batch["clean"]
-        )
+        losses = loss_fn(model(batch.image, detach_attention=detach), batch.label, batch.clean)
         optimizer.zero_grad()
         losses["loss"].backward()
         optimizer.step()

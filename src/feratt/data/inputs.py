@@ -28,16 +28,19 @@ def model_input(
     if batch.ndim != 4:
         raise ValueError(f"expected images (N, C, H, W), got shape {tuple(batch.shape)}")
     batch = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch.float()
-    channels = batch.shape[1]
-    if channels != in_channels:
-        if channels == 1:
-            batch = batch.expand(-1, in_channels, -1, -1)
-        elif in_channels == 1:
-            batch = batch.mean(dim=1, keepdim=True)
-        else:
-            raise ValueError(
-                f"cannot feed {channels}-channel images to a {in_channels}-channel model"
-            )
+    batch = match_channels(batch, in_channels)
     if size is not None and batch.shape[-2:] != (size, size):
         batch = F.interpolate(batch, size=(size, size), mode="bilinear", align_corners=False)
     return batch.contiguous()
+
+
+def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """(N, C, H, W) images with `channels` channels: grey repeated, colour averaged to grey."""
+    have = images.shape[1]
+    if have == channels:
+        return images
+    if have == 1:
+        return images.expand(-1, channels, -1, -1)
+    if channels == 1:
+        return images.mean(dim=1, keepdim=True)
+    raise ValueError(f"cannot feed {have}-channel images to a {channels}-channel model")

@@ -50,8 +50,8 @@ class AttentionGridCallback(L.Callback):
             return
         datamodule = trainer.datamodule
         chunk = datamodule.eval_chunks("val")[0]
-        batch = datamodule.eval_batch("val", chunk["index"][: self.n_faces], 0, pl_module.device)
-        grid = attention_grid(pl_module.model, batch["image"]).cpu()
+        batch = datamodule.eval_batch("val", chunk.index[: self.n_faces], 0, pl_module.device)
+        grid = attention_grid(pl_module.model, batch.image).cpu()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         save_image(grid, self.path)
         for logger in trainer.loggers:

@@ -155,7 +155,7 @@ def _save_samples(datamodule: FERAttDataModule, path: Path, count: int = 16) -> 
     cpu = torch.device("cpu")
     real = datamodule.eval_batch("test", index, 0, cpu, synthetic=False)
     synthetic = datamodule.eval_batch("test", index, 0, cpu, synthetic=True)
-    rows = torch.cat([real["image"], real["clean"], synthetic["image"]])
+    rows = torch.cat([real.image, real.clean, synthetic.image])
     save_image(make_grid(rows, nrow=len(index), padding=2, pad_value=1.0), path)
     return path
 

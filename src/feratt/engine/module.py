@@ -15,6 +15,7 @@ import torch
 
 from feratt.checkpoint import build_model
 from feratt.config import ModelConfig, TrainConfig
+from feratt.data.batches import Batch
 from feratt.engine.schedules import LRSchedule
 from feratt.losses import loss_from_config
 from feratt.models.output import FERAttOutput
@@ -59,15 +60,13 @@ class FERAttModule(L.LightningModule):
     def forward(self, image: torch.Tensor) -> FERAttOutput:
         return self.model(image)
 
-    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
-        image = batch["image"]
+    def _step(self, batch: Batch, stage: str) -> torch.Tensor:
+        image = batch.image
         if self.train_config.channels_last and image.is_cuda:
             image = image.contiguous(memory_format=torch.channels_last)
         output = self._forward(image, training=stage == "train")
-        losses = self.loss_fn(
-            output, batch["label"], batch["clean"], batch.get("target"), batch.get("theta")
-        )
-        accuracy = (output.logits.argmax(1) == batch["label"]).float().mean()
+        losses = self.loss_fn(output, batch.label, batch.clean, batch.target, batch.theta)
+        accuracy = (output.logits.argmax(1) == batch.label).float().mean()
         metrics = {f"{stage}/{term}": value.detach() for term, value in losses.items()}
         metrics[f"{stage}/acc"] = accuracy
         training = stage == "train"
@@ -93,10 +92,10 @@ class FERAttModule(L.LightningModule):
         detached = config.attention_detach_steps < 0 or step < config.attention_detach_steps
         return self.model(image, detach_attention=detached)
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
 
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._step(batch, "val")
 
     def setup(self, stage: str) -> None:

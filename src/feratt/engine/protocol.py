@@ -60,7 +60,7 @@ def test_images(
     if "test" not in datamodule.backgrounds:
         raise ValueError("the synthetic test needs backgrounds (data.backgrounds)")
     batches = [
-        datamodule.eval_batch("test", c["index"], c["batch"], device, synthetic=True)["image"]
+        datamodule.eval_batch("test", c.index, c.batch, device, synthetic=True).image
         for c in datamodule.eval_chunks("test")
     ]
     return torch.cat(batches)
