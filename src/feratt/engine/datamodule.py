@@ -7,7 +7,7 @@ The training "loader" only counts steps: ``on_after_batch_transfer`` hands Light
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -212,25 +212,23 @@ class FERAttDataModule(L.LightningDataModule):
         return self.eval_batch(batch.split, batch.index, batch.batch, device)
 
     # ------------------------------------------------------------------ DeviceBatches
+    # The batch recipe's methods, for code that holds the data module (callbacks, evaluation).
 
-    def eval_chunks(self, split: str) -> list[EvalChunk]:
-        return self._batches().eval_chunks(split)
+    @property
+    def eval_chunks(self) -> Callable[..., list[EvalChunk]]:
+        return self._batches().eval_chunks
 
-    def train_batch(self, step: int, device: torch.device, rank: int = 0) -> Batch:
-        return self._batches().train_batch(step, device, rank)
+    @property
+    def train_batch(self) -> Callable[..., Batch]:
+        return self._batches().train_batch
 
-    def statistics_batch(self, index: int, device: torch.device, rank: int = 0) -> Batch:
-        return self._batches().statistics_batch(index, device, rank)
+    @property
+    def statistics_batch(self) -> Callable[..., Batch]:
+        return self._batches().statistics_batch
 
-    def eval_batch(
-        self,
-        split: str,
-        index: torch.Tensor,
-        batch: int,
-        device: torch.device,
-        synthetic: bool | None = None,
-    ) -> Batch:
-        return self._batches().eval_batch(split, index, batch, device, synthetic)
+    @property
+    def eval_batch(self) -> Callable[..., Batch]:
+        return self._batches().eval_batch
 
     def _batches(self) -> DeviceBatches:
         if self.batches is None:
