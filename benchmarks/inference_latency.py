@@ -24,10 +24,11 @@ import torch
 from skimage import data
 
 from feratt import create_model
-from feratt.data.faces import HaarFaceDetector
+from feratt.checkpoint import save_checkpoint
+from feratt.data.inputs import model_input
+from feratt.data.preparation import HaarFaceDetector
 from feratt.inference import Recognizer
-from feratt.inference.recognizer import default_detector, model_input, prepare_crop
-from feratt.models.checkpoint import save_checkpoint
+from feratt.inference.recognizer import default_detector, prepare_crop
 
 MODELS = ("feratt_rep_cls", "preactresnet18")
 
@@ -78,7 +79,7 @@ def main() -> None:
                     checkpoint, backend=backend, threads=args.threads
                 )
                 face = prepare_crop(image, face_box, loaded.config.input_size)
-                batch = model_input([face], loaded.config.in_channels)
+                batch = model_input([face], loaded.config.in_channels).numpy()
                 per_face = timings_ms(lambda r=loaded, b=batch: r.backend.run(b), args.repeats)
                 for label, detector in detectors.items():
                     recognizer = Recognizer(loaded.backend, detector)

@@ -29,7 +29,7 @@ from feratt.engine.demo import DemoSettings, split_by_identity
 from feratt.engine.precise_bn import recompute_batchnorm_statistics
 from feratt.engine.schedules import LRSchedule
 from feratt.losses import attention_loss, loss_from_config
-from feratt.registry import create_model
+from feratt.models import create_model
 
 CPU = torch.device("cpu")
 
@@ -91,14 +91,14 @@ def _test_scores(model: torch.nn.Module, data: FERAttDataModule) -> dict[str, fl
             att = 0.0
             for chunk in data.eval_chunks("test"):
                 batch = data.eval_batch(
-                    "test", chunk["index"], chunk["batch"], CPU, synthetic=kind == "synthetic"
+                    "test", chunk.index, chunk.batch, CPU, synthetic=kind == "synthetic"
                 )
-                output = model(batch["image"])
-                correct += int((output.logits.argmax(1) == batch["label"]).sum())
-                count += len(batch["label"])
+                output = model(batch.image)
+                correct += int((output.logits.argmax(1) == batch.label).sum())
+                count += len(batch.label)
                 if output.attention_image is not None:
-                    loss = attention_loss(output.attention_image, batch["clean"])
-                    att += loss.item() * len(batch["label"])
+                    loss = attention_loss(output.attention_image, batch.clean)
+                    att += loss.item() * len(batch.label)
             scores[kind] = round(100 * correct / count, 1)
             scores[f"{kind}_att"] = round(att / count, 3)
     return scores
@@ -127,8 +127,8 @@ def main() -> None:
                 batch["clean" if args.warm_input == "clean" else "image"]
             )
         else:
-            output = model(batch["image"], detach_attention=step < args.detach)
-        losses = loss_fn(output, batch["label"], batch["clean"])
+            output = model(batch.image, detach_attention=step < args.detach)
+        losses = loss_fn(output, batch.label, batch.clean)
         optimizer.zero_grad()
         losses["loss"].backward()
         optimizer.step()
@@ -140,9 +140,7 @@ def main() -> None:
         if step % 20 == 19:
             curve.append(round(cls, 3))
             print({k: round(v.item(), 3) for k, v in losses.items()} | {"step": step + 1})
-    recompute_batchnorm_statistics(
-        model, (data.statistics_batch(i, CPU)["image"] for i in range(8))
-    )
+    recompute_batchnorm_statistics(model, (data.statistics_batch(i, CPU).image for i in range(8)))
     model.eval()
     record = {
         "tag": args.tag,

@@ -12,7 +12,7 @@ import time
 import torch
 
 from feratt.losses import FERAttLoss
-from feratt.registry import create_model
+from feratt.models import create_model
 
 
 def main() -> None:

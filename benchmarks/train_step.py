@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from feratt.losses import FERAttLoss
-from feratt.registry import create_model, list_models
+from feratt.models import create_model, list_models
 
 MODES = ("fp32", "bf16", "compile")
 

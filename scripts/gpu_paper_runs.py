@@ -1,12 +1,15 @@
 """Issue 7 in one GPU run: the paper's comparison on FER2013 and CK+48 within a time budget.
 
     PYTHONPATH=src PYTHONUNBUFFERED=1 python3 scripts/gpu_paper_runs.py \
-        --pack build/feratt-pack.npz --out "$OUT" --budget-minutes 7.5
+        --pack build/feratt-pack.npz --out "$OUT" --budget-minutes 7.5 [key=value ...]
 
-Trains PreActResNet18, FERAtt+Cls and FERAtt+Rep+Cls with the package's engine (`fit`) on
-FER2013 train (selected on real val) and evaluates val real and synthetic (test-mode compositor,
-backgrounds never used in training); then runs CK+48 subject-independent folds, as many as the
-budget leaves. Epochs are planned from each model's measured training throughput. `--out` gets
+Trains PreActResNet18, FERAtt+Cls and FERAtt+Rep+Cls with the package's engine
+(`fit_and_evaluate`) on FER2013 train (selected on real val) and evaluates val real and synthetic
+(test-mode compositor, backgrounds never used in training); then runs CK+48 subject-independent
+folds, as many as the budget leaves. Every run is the experiment of `--config` (default
+configs/gpu/paper_runs.yaml; `--smoke`: gpu/paper_runs_smoke.yaml) with its name, model and
+epochs filled in; this script only plans epochs from each model's measured training throughput
+and keeps the clock. `--out` gets
 summary.md, summary.json and results.tar.gz (every evaluation: JSON, Markdown, confusion
 matrices, attention panels, configs); checkpoints stay in the work folder. `--smoke` runs the
 whole pipeline tiny on the CPU.
@@ -33,17 +36,16 @@ import numpy as np
 import torch
 import yaml
 
-from feratt import list_models
-from feratt.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
+from feratt.config import ExperimentConfig, load_config
 from feratt.data.folds import SubjectKFold, validation_split
 from feratt.data.pack import load_pack, resize_prepared
 from feratt.data.records import PreparedFaces
 from feratt.engine.datamodule import FERAttDataModule
+from feratt.engine.experiment import fit_and_evaluate
 from feratt.engine.module import FERAttModule
-from feratt.engine.protocol import evaluate_datamodule, resolve_device
+from feratt.engine.protocol import resolve_device
 from feratt.engine.reporting import MODEL_TITLES, paper_table, paper_table_markdown
-from feratt.engine.train import fit
-from feratt.models.checkpoint import load_checkpoint
+from feratt.models import list_models
 
 MODELS = ("preactresnet18", "feratt_cls", "feratt_rep_cls")
 # Share of the probe's throughput a Lightning fit reaches (validation, logging), until measured.
@@ -81,23 +83,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fold-list", type=int, nargs="+", help="CK+ folds to run, in order")
     parser.add_argument("--ck-epochs", type=int, default=40, help="epochs per CK+ fold")
     parser.add_argument("--max-epochs", type=int, default=200, help="cap on planned epochs")
-    parser.add_argument("--width", type=float, default=1.0)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--lr-schedule", default="cosine", choices=("fixed", "step", "cosine"))
-    parser.add_argument("--warmup-steps", type=int, default=200, help="linear lr warm-up")
-    parser.add_argument("--mode", default="mixed", choices=("real", "synthetic", "mixed"))
-    parser.add_argument("--synthetic-fraction", type=float, default=0.5)
-    parser.add_argument("--steps-per-epoch", type=int, default=0, help="0: one pass")
     parser.add_argument("--probe-steps", type=int, default=20)
-    parser.add_argument("--compile", action="store_true", help="torch.compile the models")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--config", help="the runs' experiment (default: gpu/paper_runs)")
     parser.add_argument("--smoke", action="store_true", help="tiny CPU run of the whole pipeline")
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. model.width=0.5")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.width, args.batch_size, args.steps_per_epoch = 0.125, 8, 2
         args.max_epochs, args.ck_epochs, args.probe_steps = 1, 1, 1
         args.fold_list = args.fold_list or [0]
+    args.config = args.config or ("gpu/paper_runs_smoke" if args.smoke else "gpu/paper_runs")
     return args
 
 
@@ -116,52 +110,32 @@ class Clock:
         return self.budget_s - self.reserve_s - self.elapsed()
 
 
-def data_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "mode": args.mode,
-        "val_mode": "real",  # models are selected on real faces (issue 7)
-        "synthetic_fraction": args.synthetic_fraction,
-        "batch_size": args.batch_size,
-        "steps_per_epoch": args.steps_per_epoch,
-    }
-
-
 def datamodule(
-    args: argparse.Namespace,
+    base: ExperimentConfig,
     train: PreparedFaces,
     val: PreparedFaces,
     test: PreparedFaces,
     backgrounds: np.ndarray,
 ) -> FERAttDataModule:
+    # The pack's backgrounds replace data.backgrounds; from_prepared takes the training seed
+    # under the name of DataConfig.seed (the background split), which stays at its default.
+    options = {k: v for k, v in asdict(base.data).items() if k not in ("seed", "backgrounds")}
     return FERAttDataModule.from_prepared(
-        train, val, test, backgrounds, seed=args.seed, **data_options(args)
+        train, val, test, backgrounds, seed=base.train.seed, **options
     )
 
 
 def experiment(
-    args: argparse.Namespace, name: str, model: str, classes: int, epochs: int, work: Path
+    base: ExperimentConfig, name: str, model: str, classes: int, epochs: int, work: Path
 ) -> ExperimentConfig:
-    """The engine configuration of one training run (no live logger, checkpoints in `work`)."""
-    return ExperimentConfig(
-        name=name,
-        output_dir=str(work / "runs"),
-        model=ModelConfig(model, num_classes=classes, width=args.width),
-        data=DataConfig(**data_options(args)),
-        train=TrainConfig(
-            max_epochs=epochs,
-            lr=args.lr,
-            lr_schedule=args.lr_schedule,
-            lr_warmup_steps=args.warmup_steps,
-            seed=args.seed,
-            accelerator="cpu" if args.smoke else "auto",
-            devices=1,
-            compile=args.compile,
-            checkpoint_every_n_epochs=epochs,
-            grid_every_n_epochs=0,
-            logger="none",
-            progress_bar=False,
-            resume=False,
-        ),
+    """`base` as one training run: its name, model, classes and epochs, checkpoints in `work`."""
+    return base.replace(
+        f"name={name}",
+        f"output_dir={work / 'runs'}",
+        f"model.name={model}",
+        f"model.num_classes={classes}",
+        f"train.max_epochs={epochs}",
+        f"train.checkpoint_every_n_epochs={epochs}",
     )
 
 
@@ -180,11 +154,11 @@ def probe_throughput(
 
     def step(index: int) -> None:
         batch = data.train_batch(index, device)
-        image = batch["image"]
+        image = batch.image
         if cuda:
             image = image.contiguous(memory_format=torch.channels_last)
         with autocast:
-            losses = loss_fn(model(image), batch["label"], batch["clean"])
+            losses = loss_fn(model(image), batch.label, batch.clean)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         optimizer.step()
@@ -227,52 +201,43 @@ class Planner:
         self.overhead_s = FIT_SETUP_S + eval_s
 
 
-def images_per_epoch(args: argparse.Namespace, n_train: int) -> int:
-    steps = args.steps_per_epoch or max(1, n_train // args.batch_size)
-    return steps * args.batch_size
+def images_per_epoch(config: ExperimentConfig, n_train: int) -> int:
+    batch = config.data.batch_size
+    return (config.data.steps_per_epoch or max(1, n_train // batch)) * batch
 
 
 def train_and_evaluate(
-    args: argparse.Namespace,
     config: ExperimentConfig,
     data: FERAttDataModule,
     eval_dir: Path,
     fold: int | None = None,
     attention: bool = True,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Fit one model, evaluate its best checkpoint on real and synthetic test faces (with
-    attention panels if `attention`), and drop its checkpoints; returns the evaluation records
-    and the run's timing."""
-    start = time.perf_counter()
-    result = fit(config, data)
-    train_s = time.perf_counter() - start
-    checkpoint = load_checkpoint(result.best_checkpoint or result.last_checkpoint)
-    best_val_acc = checkpoint.metadata.get("val/acc")
-    records = evaluate_datamodule(
-        checkpoint.model,
+    """`fit_and_evaluate` one model (with attention panels if `attention`), then drop its
+    checkpoints; returns the evaluation records and the run's timing."""
+    run = fit_and_evaluate(
+        config,
         data,
         eval_dir,
-        classes=checkpoint.classes,
         fold=fold,
         batch_size=256,
-        device="cpu" if args.smoke else "auto",
+        device="cpu" if config.train.accelerator == "cpu" else "auto",
         attention_samples=8 if attention else 0,
-        provenance={"epochs": config.train.max_epochs, "selected_val_acc": best_val_acc},
+        provenance={"epochs": config.train.max_epochs},
     )
     (eval_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    steps = int(checkpoint.metadata.get("global_step", 0) or 0)
     shutil.rmtree(config.run_dir, ignore_errors=True)
-    run = {
+    timing = {
         "model": config.model.name,
         "fold": fold,
         "epochs": config.train.max_epochs,
-        "steps": steps,
-        "fit_s": round(train_s, 2),
-        "eval_s": round(time.perf_counter() - start - train_s, 2),
-        "fit_images_per_s": round(steps * config.data.batch_size / train_s, 1),
-        "selected_val_acc": best_val_acc,
+        "steps": run.global_step,
+        "fit_s": round(run.fit_s, 2),
+        "eval_s": round(run.eval_s, 2),
+        "fit_images_per_s": round(run.global_step * config.data.batch_size / run.fit_s, 1),
+        "selected_val_acc": run.checkpoint.metadata.get("val/acc"),
     }
-    return records, run
+    return run.records, timing
 
 
 def device_info() -> dict[str, Any]:
@@ -288,16 +253,17 @@ def device_info() -> dict[str, Any]:
 
 def summary_markdown(summary: dict[str, Any]) -> str:
     info, settings = summary["device"], summary["settings"]
+    model, data, train = (summary["experiment"][k] for k in ("model", "data", "train"))
     lines = [
         "# Issue 7: the paper's comparison on real faces",
         "",
         f"{info['card']}, torch {info['torch']}, {info['date']}; `{info['command']}`; "
         f"{summary['elapsed_s']:.0f} s of {60 * settings['budget_minutes']:.0f} s budget.",
         "",
-        f"Width {settings['width']}, batch {settings['batch_size']}, Adam lr {settings['lr']} "
-        f"({settings['lr_schedule']} after a {settings['warmup_steps']}-step warm-up), "
-        f"{settings['mode']} training data "
-        f"(synthetic fraction {settings['synthetic_fraction']}), selection on real val accuracy.",
+        f"Width {model['width']}, batch {data['batch_size']}, Adam lr {train['lr']} "
+        f"({train['lr_schedule']} after a {train['lr_warmup_steps']}-step warm-up), "
+        f"{data['mode']} training data "
+        f"(synthetic fraction {data['synthetic_fraction']}), selection on real val accuracy.",
         "",
         "## Training throughput (images/s)",
         "",
@@ -347,7 +313,7 @@ def publish(summary: dict[str, Any], clock: Clock, work: Path, out: Path) -> Non
     shutil.copyfile(archive, out / archive.name)
 
 
-def load_sets(args: argparse.Namespace) -> tuple[dict[str, PreparedFaces], np.ndarray]:
+def load_sets(args: argparse.Namespace, seed: int) -> tuple[dict[str, PreparedFaces], np.ndarray]:
     """The pack's face sets at the models' 64 px (smoke: small subsets) and its backgrounds."""
     pack = load_pack(args.pack)
     missing = {"fer2013_train", "fer2013_val", "ckplus48"} - set(pack.faces)
@@ -355,7 +321,7 @@ def load_sets(args: argparse.Namespace) -> tuple[dict[str, PreparedFaces], np.nd
         raise ValueError(f"{args.pack} lacks {sorted(missing) or 'backgrounds'}")
     sets = {name: resize_prepared(faces, 64) for name, faces in pack.faces.items()}
     if args.smoke:
-        rng = np.random.default_rng(args.seed)
+        rng = np.random.default_rng(seed)
         for name, count in (("fer2013_train", 64), ("fer2013_val", 32), ("ckplus48", 160)):
             keep = np.sort(rng.choice(len(sets[name]), min(count, len(sets[name])), False))
             sets[name] = sets[name].subset(keep)
@@ -367,6 +333,7 @@ class Session:
     """One budgeted run: settings, clock, data, the epoch planner and the growing summary."""
 
     args: argparse.Namespace
+    base: ExperimentConfig
     clock: Clock
     work: Path
     device: torch.device
@@ -384,7 +351,7 @@ class Session:
     def probe(self, data: FERAttDataModule) -> None:
         """Measure every model's training throughput on `data` and plan from it."""
         for model in self.args.models:
-            config = experiment(self.args, f"probe-{model}", model, len(data.classes), 1, self.work)
+            config = experiment(self.base, f"probe-{model}", model, len(data.classes), 1, self.work)
             rate = probe_throughput(config, data, self.args.probe_steps, self.device)
             self.summary["throughput"][model] = round(rate, 1)
             self.log(f"{model}: {rate:.0f} training images/s")
@@ -393,7 +360,7 @@ class Session:
     def run_fer(self, data: FERAttDataModule, seconds: float) -> None:
         """FER2013: the same epochs for every model, planned to take about `seconds`."""
         args, part = self.args, self.summary["fer2013"]
-        per_epoch = images_per_epoch(args, len(data.faces["train"]))
+        per_epoch = images_per_epoch(self.base, len(data.faces["train"]))
         end = self.clock.elapsed() + seconds
         for index, model in enumerate(args.models):
             affordable = self.planner.epochs(
@@ -403,13 +370,12 @@ class Session:
             if part["runs"]:  # never more epochs than the first model, fewer only when late
                 epochs = min(epochs, part["runs"][0]["epochs"])
             config = experiment(
-                args, f"fer2013-{model}", model, len(data.classes), epochs, self.work
+                self.base, f"fer2013-{model}", model, len(data.classes), epochs, self.work
             )
             self.log(f"FER2013 {model}: {epochs} epochs")
-            records, run = train_and_evaluate(
-                args, config, data, self.work / "eval/fer2013" / model
-            )
-            self.planner.observe(model, run["steps"] * args.batch_size, run["fit_s"], run["eval_s"])
+            records, run = train_and_evaluate(config, data, self.work / "eval/fer2013" / model)
+            images = run["steps"] * config.data.batch_size
+            self.planner.observe(model, images, run["fit_s"], run["eval_s"])
             part["runs"].append(run)
             part["records"] += records
             self.publish()
@@ -418,13 +384,14 @@ class Session:
     def run_ck(self) -> None:
         """CK+48: whole subject-independent folds (every model) while the next one fits."""
         args, part, ck = self.args, self.summary["ckplus48"], self.sets["ckplus48"]
-        splits = list(SubjectKFold(args.folds, args.seed).split(ck.subjects, ck.labels))
+        seed = self.base.train.seed
+        splits = list(SubjectKFold(args.folds, seed).split(ck.subjects, ck.labels))
         fold_s = None
         for fold in args.fold_list or range(args.folds):
             train_idx, test_idx = splits[fold]
             train = ck.subset(train_idx)
-            inner, val_idx = validation_split(train.subjects, 0.1, args.seed, train.labels)
-            per_epoch = images_per_epoch(args, len(inner))
+            inner, val_idx = validation_split(train.subjects, 0.1, seed, train.labels)
+            per_epoch = images_per_epoch(self.base, len(inner))
             estimate = fold_s or sum(
                 self.planner.seconds(m, per_epoch, args.ck_epochs) for m in args.models
             )
@@ -436,11 +403,11 @@ class Session:
             start = self.clock.elapsed()
             test = ck.subset(test_idx)
             data = datamodule(
-                args, train.subset(inner), train.subset(val_idx), test, self.backgrounds
+                self.base, train.subset(inner), train.subset(val_idx), test, self.backgrounds
             )
             for model in args.models:
                 config = experiment(
-                    args,
+                    self.base,
                     f"ck-fold{fold}-{model}",
                     model,
                     len(ck.classes),
@@ -450,7 +417,7 @@ class Session:
                 eval_dir = self.work / "eval/ckplus48" / f"fold{fold}" / model
                 # Attention panels (0.6 MB each) for the first fold only: results stay small.
                 first = not part["folds_done"]
-                records, run = train_and_evaluate(args, config, data, eval_dir, fold, first)
+                records, run = train_and_evaluate(config, data, eval_dir, fold, first)
                 part["runs"].append(run)
                 part["records"] += records
                 self.log(f"fold {fold} {model}: {_accuracies(records)}")
@@ -476,19 +443,22 @@ def run(args: argparse.Namespace) -> int:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="feratt-paper-"))
     shutil.rmtree(work / "eval", ignore_errors=True)
     (work / "eval").mkdir(parents=True)
-    device = torch.device("cpu") if args.smoke else resolve_device("auto")
-    sets, backgrounds = load_sets(args)
+    base = load_config(args.config, args.overrides)
+    cpu = base.train.accelerator == "cpu"
+    device = torch.device("cpu") if cpu else resolve_device("auto")
+    sets, backgrounds = load_sets(args, base.train.seed)
     summary: dict[str, Any] = {
         "device": device_info(),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "experiment": base.to_dict(),
         "throughput": {},
         "fer2013": {"runs": [], "records": []},
         "ckplus48": {"runs": [], "records": [], "folds_done": []},
     }
-    session = Session(args, clock, work, device, sets, backgrounds, summary)
+    session = Session(args, base, clock, work, device, sets, backgrounds, summary)
     session.log(f"loaded {args.pack}; running on {device}")
     fer_train, fer_val = sets["fer2013_train"], sets["fer2013_val"]
-    fer_data = datamodule(args, fer_train, fer_val, fer_val, backgrounds)
+    fer_data = datamodule(base, fer_train, fer_val, fer_val, backgrounds)
     session.probe(fer_data)
     if "fer2013" in args.parts:
         share = args.fer_share if "ckplus48" in args.parts else 1.0

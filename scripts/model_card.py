@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from skimage import data as skimage_data
 
+from feratt.checkpoint import load_checkpoint
 from feratt.data import open_dataset
 from feratt.data.cache import prepare_cached
 from feratt.engine.calibration import fit_temperature, plot_reliability, reliability
@@ -31,7 +32,6 @@ from feratt.engine.evaluate import knn_predict, predict_all
 from feratt.engine.metrics import classification_metrics
 from feratt.engine.plots import plot_attention_grid, plot_confusion_matrix
 from feratt.inference import Recognizer
-from feratt.models.checkpoint import load_checkpoint
 
 
 def parse_args() -> argparse.Namespace:

@@ -18,8 +18,8 @@ import numpy as np
 
 from feratt.data import open_dataset
 from feratt.data.compositing import load_backgrounds
-from feratt.data.faces import prepare_faces
 from feratt.data.pack import load_pack, save_pack
+from feratt.data.preparation import prepare_faces
 
 # Pack set name -> (folder under --data, split).
 FACE_SETS = {

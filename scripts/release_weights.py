@@ -6,7 +6,7 @@
 Reads RUN_DIR/model-best.pt (or the checkpoint file given instead), re-saves it with
 `save_checkpoint` in float16 (or --dtype float32) as src/feratt/models/weights/<name>.pt, checks
 that the copy predicts what the run's model predicts, prints its SHA-256 and writes it into its
-constant in src/feratt/models/pretrained.py (or prints the line to paste there).
+constant in src/feratt/pretrained.py (or prints the line to paste there).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from feratt.models.checkpoint import load_checkpoint, save_checkpoint
-from feratt.models.pretrained import (
+from feratt.checkpoint import load_checkpoint, save_checkpoint
+from feratt.pretrained import (
     DEFAULT_PRETRAINED,
     PRETRAINED,
     file_sha256,
@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--module",
         type=Path,
-        default=PACKAGE / "models" / "pretrained.py",
+        default=PACKAGE / "pretrained.py",
         help="the module whose SHA-256 constant is rewritten",
     )
     args = parser.parse_args(argv)

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 import torch
 
-from feratt import create_model
+from feratt import create_model, pretrained
+from feratt.checkpoint import save_checkpoint
 from feratt.data.labels import EXPRESSIONS
-from feratt.models import pretrained
-from feratt.models.checkpoint import save_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

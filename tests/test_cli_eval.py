@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from feratt import create_model
+from feratt.checkpoint import save_checkpoint
 from feratt.cli import main
 from feratt.data import open_dataset
-from feratt.models.checkpoint import save_checkpoint
 
 # Four subjects that have all three expressions; three peak frames each: 36 faces.
 SUBJECTS = ("S010", "S011", "S014", "S026")

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from feratt import create_model
+from feratt.checkpoint import load_checkpoint, save_checkpoint
 from feratt.data.labels import EXPRESSIONS
-from feratt.models.checkpoint import load_checkpoint, save_checkpoint
-from feratt.models.pretrained import file_sha256
+from feratt.pretrained import file_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,7 @@ def test_release_writes_fp16_weights_and_records_their_sha256(
     run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     script = _import(ROOT / "scripts" / "release_weights.py", "release_weights", monkeypatch)
-    module = shutil.copy(ROOT / "src" / "feratt" / "models" / "pretrained.py", tmp_path / "p.py")
+    module = shutil.copy(ROOT / "src" / "feratt" / "pretrained.py", tmp_path / "p.py")
     out = tmp_path / "weights" / "fer2013_feratt.pt"
     argv = [str(run_dir), "--out", str(out), "--module", str(module), "--temperature", "1.5"]
     assert script.main(argv) == 0
@@ -64,7 +64,7 @@ def test_release_writes_fp16_weights_and_records_their_sha256(
     # The rewritten module is valid, and its registry entry now expects exactly this file.
     rewritten = _import(Path(module), "rewritten_pretrained", monkeypatch)
     assert rewritten.PRETRAINED["fer2013_feratt"].sha256 == digest
-    before = (ROOT / "src" / "feratt" / "models" / "pretrained.py").read_text().splitlines()
+    before = (ROOT / "src" / "feratt" / "pretrained.py").read_text().splitlines()
     changed = [
         a for a, b in zip(before, Path(module).read_text().splitlines(), strict=True) if a != b
     ]

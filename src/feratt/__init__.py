@@ -1,6 +1,6 @@
 """feratt: Facial Expression Recognition with Attention Net (FERAtt) in modern PyTorch."""
 
-from feratt.registry import create_model, list_models
+from feratt.models import create_model, list_models
 
 __version__ = "0.1.0"
 

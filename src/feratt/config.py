@@ -48,6 +48,10 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def builder_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of the registered builder ``self.name`` (all but the name)."""
+        return {k: v for k, v in asdict(self).items() if k != "name"}
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         known = {f.name for f in fields(cls)}

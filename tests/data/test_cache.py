@@ -9,7 +9,7 @@ from native_layouts import write_jaffe, write_rafdb
 
 from feratt.data import open_dataset
 from feratt.data.cache import prepare_cached
-from feratt.data.faces import prepare_faces
+from feratt.data.preparation import prepare_faces
 
 
 def entries(cache_dir):

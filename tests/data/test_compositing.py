@@ -14,10 +14,10 @@ from feratt.data.compositing import (
     Compositor,
     CompositorConfig,
     color,
+    degradation,
     invert_affine,
     load_backgrounds,
     morphology,
-    noise,
     split_backgrounds,
     warp,
 )
@@ -286,7 +286,7 @@ def test_clahe_matches_opencv_on_real_faces(ckplus48_dir):
     faces = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths])
     for size in (48, 64, 50):
         resized = np.stack([cv2.resize(f, (size, size)) for f in faces])
-        ours = noise.clahe(torch.from_numpy(resized).float().div(255).unsqueeze(1), 2.0, 8)
+        ours = degradation.clahe(torch.from_numpy(resized).float().div(255).unsqueeze(1), 2.0, 8)
         opencv = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
         reference = np.stack([opencv.apply(f) for f in resized]).astype(np.float32)
         difference = np.abs(ours[:, 0].numpy() * 255 - reference)
@@ -296,7 +296,7 @@ def test_clahe_matches_opencv_on_real_faces(ckplus48_dir):
 def test_gaussian_blur_matches_opencv():
     image = torch.rand(3, 1, 32, 32)
     sides = torch.tensor([3.0, 5.0, 7.0])
-    ours = noise.gaussian_blur(image, noise.gaussian_kernels(sides, 7))
+    ours = degradation.gaussian_blur(image, degradation.gaussian_kernels(sides, 7))
     for i, side in enumerate((3, 5, 7)):
         sigma = 0.3 * ((side - 1) / 2 - 1) + 0.8  # OpenCV's rule (sigma 0 picks fixed tables)
         reference = cv2.GaussianBlur(image[i, 0].numpy(), (side, side), sigma)

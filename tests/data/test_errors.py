@@ -10,8 +10,8 @@ import pytest
 from native_layouts import write_ckplus, write_fer2013_csv, write_ferplus, write_folder, write_rafdb
 
 from feratt.data import open_dataset
-from feratt.data.faces import prepare_faces
 from feratt.data.io import CorruptImageError, read_image
+from feratt.data.preparation import prepare_faces
 
 
 @pytest.fixture

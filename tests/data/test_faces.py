@@ -9,7 +9,7 @@ import skimage.data
 from native_layouts import face_landmarks, write_affectnet, write_ckplus, write_folder
 
 from feratt.data import open_dataset
-from feratt.data.faces import (
+from feratt.data.preparation import (
     FaceDetector,
     HaarFaceDetector,
     dark_faces,

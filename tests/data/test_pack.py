@@ -15,7 +15,6 @@ import pytest
 
 from feratt.data import open_dataset
 from feratt.data.compositing import load_backgrounds
-from feratt.data.faces import prepare_faces
 from feratt.data.pack import (
     decode_images,
     encode_images,
@@ -23,6 +22,7 @@ from feratt.data.pack import (
     resize_prepared,
     save_pack,
 )
+from feratt.data.preparation import prepare_faces
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 

@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from feratt.data.labels import EXPRESSIONS
 from feratt.data.procedural import render_backgrounds, render_faces
 from feratt.data.procedural.actions import sample_actions
-from feratt.data.procedural.face import draw_face
+from feratt.data.procedural.drawing import draw_face
 from feratt.data.procedural.identity import sample_identity
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from feratt.data import open_dataset
-from feratt.data.faces import prepare_faces
 from feratt.data.folds import SubjectKFold, validation_split
+from feratt.data.preparation import prepare_faces
 
 # Counted once with `ls | wc -l` per class folder.
 FER2013_TRAIN = {

@@ -10,12 +10,8 @@ import pytest
 import torch
 
 from feratt.cli import main
-from feratt.data.compositing import Compositor, CompositorConfig
 from feratt.data.records import PreparedFaces
 from feratt.data.synthetic import (
-    SyntheticFaceStream,
-    backgrounds_for,
-    balanced_indices,
     build_synthetic_set,
     save_synthetic_set,
 )
@@ -62,36 +58,6 @@ def test_test_mode_uses_the_wider_ranges():
     test = build_synthetic_set(faces, _pool(), mode="test")
     # theta's translation column reflects the drawn shifts: wider for the test settings.
     assert test.theta[:, :, 2].abs().max() > train.theta[:, :, 2].abs().max()
-
-
-def test_backgrounds_for_splits_disjointly():
-    pool = torch.arange(20, dtype=torch.uint8).view(20, 1, 1, 1).expand(20, 1, 8, 8)
-    train, test = backgrounds_for(pool, "train"), backgrounds_for(pool, "test")
-    assert len(train) == 16 and len(test) == 4
-    assert set(train[:, 0, 0, 0].tolist()).isdisjoint(test[:, 0, 0, 0].tolist())
-    assert torch.equal(test, backgrounds_for(pool, "test"))
-    with pytest.raises(ValueError, match="split"):
-        backgrounds_for(pool, "val")
-
-
-def test_balanced_indices_draw_classes_uniformly():
-    labels = torch.tensor([0] * 90 + [2] * 10)  # class 1 absent
-    index = balanced_indices(labels, 3, 4000, torch.Generator().manual_seed(0))
-    counts = torch.bincount(labels[index], minlength=3)
-    assert counts[1] == 0 and abs(counts[0] - counts[2]) < 300
-    assert len(set(index[labels[index] == 2].tolist())) == 10  # every face of the rare class
-
-
-def test_stream_batches_are_seeded():
-    faces = _prepared()
-    compositor = Compositor(_pool(), CompositorConfig())
-    first = SyntheticFaceStream(faces, compositor, seed=3).batch(12)
-    again = SyntheticFaceStream(faces, compositor, seed=3).batch(12)
-    assert torch.equal(first.image, again.image) and torch.equal(first.label, again.label)
-    assert first.image.shape == (12, 3, SIZE, SIZE)
-    stream = SyntheticFaceStream(faces, compositor, seed=3)
-    stream.batch(12)
-    assert not torch.equal(stream.batch(12).image, first.image)  # the stream moves on
 
 
 def test_save_synthetic_set_writes_files(tmp_path):

@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from feratt import create_model
+from feratt.checkpoint import save_checkpoint
 from feratt.cli import main
 from feratt.config import ExperimentConfig
 from feratt.data.labels import EXPRESSIONS
-from feratt.models.checkpoint import save_checkpoint
 
 
 @pytest.mark.parametrize("command", ["train", "predict", "eval", "data prepare"])

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from feratt import create_model
+from feratt.data.inputs import model_input
 from feratt.data.records import PreparedFaces
-from feratt.engine.evaluate import evaluate, knn_predict, model_input, predict_all
+from feratt.engine.evaluate import evaluate, knn_predict, predict_all
 
 CLASSES = ("happy", "sad", "anger")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from feratt.checkpoint import load_checkpoint, save_checkpoint
 from feratt.engine.train import initialise_from
-from feratt.models.checkpoint import load_checkpoint, save_checkpoint
-from feratt.registry import create_model
+from feratt.models import create_model
 
 
 def test_init_from_pretrained_copies_every_matching_tensor(

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
+from feratt.checkpoint import load_checkpoint
 from feratt.config import ExperimentConfig
 from feratt.engine.datamodule import FERAttDataModule
 from feratt.engine.precise_bn import batchnorm_layers, recompute_batchnorm_statistics
 from feratt.engine.train import fit
-from feratt.models.checkpoint import load_checkpoint
 
 
 def test_recomputed_statistics_are_the_equal_weight_average_of_the_batches() -> None:
@@ -72,7 +72,7 @@ def test_checkpoints_carry_the_statistics_of_their_weights(
         layer.running_mean.fill_(123.0)
     steps = config.data.steps_per_epoch * config.train.max_epochs
     cpu = torch.device("cpu")
-    images = [datamodule.statistics_batch(steps * 3 + i, cpu)["image"] for i in range(3)]
+    images = [datamodule.statistics_batch(steps * 3 + i, cpu).image for i in range(3)]
     recompute_batchnorm_statistics(replay, images)
 
     pairs = list(zip(batchnorm_layers(saved), batchnorm_layers(replay), strict=True))
@@ -80,7 +80,7 @@ def test_checkpoints_carry_the_statistics_of_their_weights(
     for kept, again in pairs:
         torch.testing.assert_close(kept.running_mean, again.running_mean)
         torch.testing.assert_close(kept.running_var, again.running_var)
-    training_batch = datamodule.train_batch(0, cpu)["image"]
+    training_batch = datamodule.train_batch(0, cpu).image
     assert not torch.equal(training_batch, images[0])
 
 

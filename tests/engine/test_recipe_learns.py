@@ -16,7 +16,7 @@ import torch
 from feratt.config import DataConfig, TrainConfig, load_config
 from feratt.engine.datamodule import FERAttDataModule
 from feratt.losses import loss_from_config
-from feratt.registry import create_model
+from feratt.models import create_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STEPS = 90
@@ -35,9 +35,7 @@ def _mean_training_cls(data: FERAttDataModule, model_options: dict, train: Train
     for step in range(STEPS):
         batch = data.train_batch(step, CPU)
         detach = train.attention_detach_steps < 0 or step < train.attention_detach_steps
-        losses = loss_fn(
-            model(batch["image"], detach_attention=detach), batch["label"], batch["clean"]
-        )
+        losses = loss_fn(model(batch.image, detach_attention=detach), batch.label, batch.clean)
         optimizer.zero_grad()
         losses["loss"].backward()
         optimizer.step()

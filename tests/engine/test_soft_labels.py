@@ -102,12 +102,12 @@ def test_batches_carry_the_distributions_of_their_faces(
     datamodule = FERAttDataModule(config.data)
     datamodule.setup("fit")
     batch = datamodule.train_batch(3, torch.device("cpu"))
-    assert batch["target"].shape == (16, 8)
+    assert batch.target.shape == (16, 8)
     # Distributions of this fixture are 7/11, 2/11, 2/11 on distinct columns: the argmax is the
     # face's label, and every row's mass sits on the three columns the face was voted into.
-    assert torch.equal(batch["target"].argmax(1), batch["label"])
-    torch.testing.assert_close(batch["target"].sum(1), torch.ones(16))
-    assert ((batch["target"] > 0).sum(1) == 3).all()
+    assert torch.equal(batch.target.argmax(1), batch.label)
+    torch.testing.assert_close(batch.target.sum(1), torch.ones(16))
+    assert ((batch.target > 0).sum(1) == 3).all()
 
 
 @pytest.mark.slow

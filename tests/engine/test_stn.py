@@ -12,7 +12,8 @@ import torch.nn.functional as F
 
 from feratt import create_model
 from feratt.config import ExperimentConfig
-from feratt.engine.datamodule import FaceTensors, FERAttDataModule, stream_seed
+from feratt.data.batches import FaceTensors, stream_seed
+from feratt.engine.datamodule import FERAttDataModule
 from feratt.engine.train import fit
 from feratt.models.layers import Normalize
 from feratt.models.stn import LocalisationNet, apply_affine
@@ -41,17 +42,17 @@ def test_theta_targets_take_images_back_to_the_face_frame(
     data = FERAttDataModule(config.data, seed=3)
     data.setup("fit")
     batch = data.train_batch(0, CPU)
-    assert batch["theta"].shape == (24, 2, 3)
-    assert not torch.allclose(batch["theta"], batch["theta"][:1])  # a warp of its own each
+    assert batch.theta.shape == (24, 2, 3)
+    assert not torch.allclose(batch.theta, batch.theta[:1])  # a warp of its own each
 
     # The faces of that batch: train_batch draws them first from the (seed, stream 0, rank 0,
     # step 0) generator.
     tensors = FaceTensors.from_prepared(data.faces["train"])
     index = tensors.balanced_sample(24, torch.Generator().manual_seed(stream_seed(3, 0, 0, 0)))
-    assert torch.equal(tensors.labels[index], batch["label"])
+    assert torch.equal(tensors.labels[index], batch.label)
     dark = (tensors.faces[index].float() / 255 * tensors.masks[index, None]).expand(-1, 3, -1, -1)
 
-    back = apply_affine(batch["clean"], batch["theta"])
+    back = apply_affine(batch.clean, batch.theta)
     # Mirroring is left in (a mirrored face is a face): each image comes back as its face or
     # the face's mirror image. Compare where both show the face: the compositor's mask
     # clean-up erodes the border.
@@ -66,7 +67,7 @@ def test_theta_targets_take_images_back_to_the_face_frame(
         shown.append(both.float().mean().item())
     assert min(shown) > 0.2
     assert np.mean(errors) < 0.05, errors
-    straight = [(batch["clean"][i] - dark[i]).abs().mean().item() for i in range(len(back))]
+    straight = [(batch.clean[i] - dark[i]).abs().mean().item() for i in range(len(back))]
     assert np.mean(straight) > 3 * np.mean(errors), (straight, errors)
 
 
@@ -84,7 +85,7 @@ def test_a_localisation_net_learns_the_warps_of_composited_ckplus48_faces(
     losses = []
     for step in range(150):
         batch = data.train_batch(step, CPU)
-        loss = F.mse_loss(net(normalize(batch["clean"])), batch["theta"])
+        loss = F.mse_loss(net(normalize(batch.clean)), batch.theta)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

@@ -11,13 +11,13 @@ import pytest
 import torch
 import yaml
 
+from feratt.checkpoint import load_checkpoint
 from feratt.config import ExperimentConfig
 from feratt.data.records import PreparedFaces
 from feratt.engine.datamodule import FERAttDataModule
 from feratt.engine.module import FERAttModule
 from feratt.engine.schedules import LRSchedule
 from feratt.engine.train import fit
-from feratt.models.checkpoint import load_checkpoint
 
 CPU = torch.device("cpu")
 CLASSES = ("happy", "surprise", "sad")
@@ -51,7 +51,7 @@ def _module(mode: str, **options: object) -> FERAttDataModule:
 
 def test_class_balanced_sampling_evens_out_a_skewed_set() -> None:
     data = _module("real")
-    labels = torch.cat([data.train_batch(step, CPU)["label"] for step in range(100)])
+    labels = torch.cat([data.train_batch(step, CPU).label for step in range(100)])
     shares = torch.bincount(labels, minlength=3).float() / len(labels)
     # Uniform sampling would give class 0 about 82 %.
     assert torch.allclose(shares, torch.full((3,), 1 / 3), atol=0.05)
@@ -60,17 +60,18 @@ def test_class_balanced_sampling_evens_out_a_skewed_set() -> None:
 def test_train_batches_are_a_function_of_seed_and_step() -> None:
     data, again = _module("synthetic"), _module("synthetic")
     first = data.train_batch(7, CPU)
-    for key, value in again.train_batch(7, CPU).items():
-        assert torch.equal(value, first[key])
-    assert not torch.equal(data.train_batch(8, CPU)["image"], first["image"])
-    assert not torch.equal(data.train_batch(7, CPU, rank=1)["image"], first["image"])
+    for key, value in vars(again.train_batch(7, CPU)).items():
+        expected = getattr(first, key)
+        assert value is expected is None or torch.equal(value, expected)
+    assert not torch.equal(data.train_batch(8, CPU).image, first.image)
+    assert not torch.equal(data.train_batch(7, CPU, rank=1).image, first.image)
 
 
 @pytest.mark.parametrize("mode", ["real", "synthetic", "mixed"])
 def test_batches_of_each_mode(mode: str) -> None:
     data = _module(mode, augment=False, synthetic_fraction=0.25)
     batch = data.train_batch(0, CPU)
-    image, clean = batch["image"], batch["clean"]
+    image, clean = batch.image, batch.clean
     assert image.shape == clean.shape == (16, 3, 32, 32) and image.dtype == torch.float32
     assert image.min() >= 0.0 and image.max() <= 1.0
     real = image[{"real": 0, "synthetic": 16, "mixed": 4}[mode] :]
@@ -96,10 +97,10 @@ def test_backgrounds_of_validation_and_test_are_never_trained_on() -> None:
 def test_validation_batches_are_fixed() -> None:
     data = _module("synthetic")
     chunk = data.eval_chunks("val")[0]
-    first = data.eval_batch("val", chunk["index"], chunk["batch"], CPU)
-    second = data.eval_batch("val", chunk["index"], chunk["batch"], CPU)
-    assert torch.equal(first["image"], second["image"])
-    assert torch.equal(first["label"], torch.tensor([0, 1, 2]))
+    first = data.eval_batch("val", chunk.index, chunk.batch, CPU)
+    second = data.eval_batch("val", chunk.index, chunk.batch, CPU)
+    assert torch.equal(first.image, second.image)
+    assert torch.equal(first.label, torch.tensor([0, 1, 2]))
 
 
 @pytest.mark.parametrize(
@@ -118,9 +119,9 @@ def test_validation_mode_decides_which_faces_are_composited(
     validation image is its face crop; a composited one shows its background somewhere."""
     data = _module(mode, synthetic_fraction=0.34, val_mode=val_mode)
     chunk = data.eval_chunks("val")[0]
-    batch = data.eval_batch("val", chunk["index"], chunk["batch"], CPU)
+    batch = data.eval_batch("val", chunk.index, chunk.batch, CPU)
     crops = torch.as_tensor(data.faces["val"].faces).float() / 255
-    is_real = [torch.equal(batch["image"][i, :1], crops[i]) for i in range(3)]
+    is_real = [torch.equal(batch.image[i, :1], crops[i]) for i in range(3)]
     assert [not r for r in is_real] == composited
 
 

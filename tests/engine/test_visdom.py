@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from feratt.config import ExperimentConfig
+from feratt.engine.attention_grid import GRID_WINDOW
 from feratt.engine.train import fit
-from feratt.engine.visdom_logger import GRID_WINDOW, VisdomLogger
+from feratt.engine.visdom_logger import VisdomLogger
 
 visdom = pytest.importorskip("visdom")
 

@@ -9,8 +9,8 @@ import pytest
 from skimage import data
 
 from feratt import create_model
+from feratt.checkpoint import save_checkpoint
 from feratt.data.labels import EXPRESSIONS
-from feratt.models.checkpoint import save_checkpoint
 
 CLASSES = EXPRESSIONS[:7]
 ASTRONAUT_FACE = (177, 67, 93, 93)

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from feratt import create_model
+from feratt.checkpoint import load_checkpoint, save_checkpoint
 from feratt.cli import main
 from feratt.data.labels import EXPRESSIONS
 from feratt.inference import Recognizer
-from feratt.inference.export import export_checkpoint, verification_faces
-from feratt.models.checkpoint import load_checkpoint, save_checkpoint
+from feratt.inference.checkpoint_export import export_checkpoint, verification_faces
 
 OUTPUTS = ["logits", "probabilities", "embedding", "attention_image", "attention_map"]
 

@@ -11,22 +11,23 @@ import numpy as np
 import pytest
 import torch
 
+from feratt import pretrained
+from feratt.checkpoint import load_checkpoint
 from feratt.cli import main
+from feratt.data.inputs import model_input
 from feratt.data.labels import EXPRESSIONS
 from feratt.inference import Recognizer
 from feratt.inference.backends import open_export
-from feratt.inference.export import verification_faces
+from feratt.inference.checkpoint_export import verification_faces
 from feratt.inference.images import load_image
-from feratt.inference.recognizer import model_input, prepare_crop
-from feratt.models import pretrained
-from feratt.models.checkpoint import load_checkpoint
+from feratt.inference.recognizer import prepare_crop
 
 
 def _logits(checkpoint: Path, crop: Path) -> torch.Tensor:
     """The model's own logits for one face crop, prepared as `predict(detect=False)` does."""
     faces = model_input([prepare_crop(load_image(crop), None, 64)], 3)
     with torch.no_grad():
-        return load_checkpoint(checkpoint).model(torch.from_numpy(faces)).logits[0]
+        return load_checkpoint(checkpoint).model(faces).logits[0]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from skimage import data
 
+from feratt import pretrained
 from feratt.data.labels import canonical
 from feratt.inference import Recognizer
-from feratt.models import pretrained
 
 # Accuracy of the shipped weights on SAMPLE (below), measured with this test's own code on
 # 2026-12-01 (dev box); the test allows 3 points less.

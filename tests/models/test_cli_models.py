@@ -8,7 +8,7 @@ import pytest
 
 from feratt import list_models
 from feratt.cli import main
-from feratt.models.pretrained import PRETRAINED, PretrainedWeights
+from feratt.pretrained import PRETRAINED, PretrainedWeights
 
 
 def _cells(table: str, name: str) -> list[str]:

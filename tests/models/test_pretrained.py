@@ -10,11 +10,10 @@ import pytest
 import torch
 
 import feratt
-from feratt import create_model
+from feratt import create_model, pretrained
+from feratt.checkpoint import load_checkpoint, save_checkpoint
 from feratt.data.labels import EXPRESSIONS
-from feratt.models import pretrained
-from feratt.models.checkpoint import load_checkpoint, save_checkpoint
-from feratt.models.pretrained import (
+from feratt.pretrained import (
     PretrainedWeightsMissing,
     file_sha256,
     load_pretrained,

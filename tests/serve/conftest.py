@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from serving import png_bytes
 from skimage import data
 
+from feratt import pretrained
 from feratt.inference import Recognizer
-from feratt.models import pretrained
 from feratt.serve import create_app
 
 

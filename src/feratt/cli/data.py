@@ -83,7 +83,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     import cv2
 
     from feratt.data.cache import prepare_cached
-    from feratt.data.faces import preview_grid
+    from feratt.data.preparation import preview_grid
 
     dataset = _open(args)
     Path(args.out).mkdir(parents=True, exist_ok=True)  # an unwritable --out fails before decoding

@@ -70,9 +70,9 @@ def data_config(args: argparse.Namespace, trained: dict[str, Any] | None) -> Dat
 
 
 def run(args: argparse.Namespace) -> int:
+    from feratt.checkpoint import load_checkpoint
     from feratt.engine.datamodule import FERAttDataModule
     from feratt.engine.protocol import evaluate_datamodule
-    from feratt.models.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(args.checkpoint)
     model = checkpoint.model

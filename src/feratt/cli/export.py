@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from feratt.inference.export import export_checkpoint, export_pretrained
+    from feratt.inference.checkpoint_export import export_checkpoint, export_pretrained
 
     options = {
         "export_format": args.format,

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
     from torch.utils.flop_counter import FlopCounterMode
 
-    from feratt.registry import create_model, list_models
+    from feratt.models import create_model, list_models
 
     table = Table(
         title=f"feratt models (K={args.num_classes}, {args.input_size}x{args.input_size})"
@@ -58,7 +58,7 @@ def _print_pretrained(console: Console) -> None:
     """The shipped weights: present (and passing their SHA-256 check) or not, and why not."""
     from rich.table import Table
 
-    from feratt.models.pretrained import PRETRAINED, load_pretrained, pretrained_path
+    from feratt.pretrained import PRETRAINED, load_pretrained, pretrained_path
 
     table = Table(title="pretrained weights (feratt predict / export without --checkpoint)")
     for column in ("name", "file", "MB", "SHA-256", "val acc", "description"):

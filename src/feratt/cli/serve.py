@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from feratt.inference.recognizer import Recognizer
-    from feratt.models.pretrained import DEFAULT_PRETRAINED
+    from feratt.pretrained import DEFAULT_PRETRAINED
 
     try:
         from feratt.serve.app import ServeSettings, create_app

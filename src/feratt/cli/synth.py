@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from feratt.data import open_dataset
     from feratt.data.cache import prepare_cached
     from feratt.data.compositing import CompositorConfig, load_backgrounds
-    from feratt.data.faces import prepare_faces
+    from feratt.data.preparation import prepare_faces
     from feratt.data.synthetic import backgrounds_for, build_synthetic_set, save_synthetic_set
 
     if args.count < 1:

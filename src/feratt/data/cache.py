@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from feratt.data.datasets import FaceDataset
-from feratt.data.faces import PREPARE_VERSION, FaceDetector, HaarFaceDetector, prepare_faces
+from feratt.data.preparation import PREPARE_VERSION, FaceDetector, HaarFaceDetector, prepare_faces
 from feratt.data.records import PreparedFaces
 
 ARRAYS = ("faces", "masks", "labels", "subjects", "paths")

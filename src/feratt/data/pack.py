@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from feratt.data.faces import ellipse_mask, image_transform, warp
+from feratt.data.preparation import ellipse_mask, image_transform, warp
 from feratt.data.records import PreparedFaces
 
 PACK_VERSION = 1

@@ -1,5 +1,6 @@
-"""Seeded synthetic faces over the compositor: training batches, the fixed synthetic test set of a
-split (SPEC section 3, protocol), and writing a set to disk with a preview grid."""
+"""Fixed synthetic face sets over the compositor: the synthetic test set of a split (SPEC
+section 3, protocol) and writing a set to disk with a preview grid. Training batches are
+``feratt.data.batches``."""
 
 from __future__ import annotations
 
@@ -11,76 +12,27 @@ import numpy as np
 import torch
 
 from feratt.data.compositing import (
+    BACKGROUND_ROLES,
     CompositeBatch,
     Compositor,
     CompositorConfig,
-    split_backgrounds,
+    background_roles,
 )
 from feratt.data.records import PreparedFaces
 
 
 def backgrounds_for(
-    pool: torch.Tensor, split: str, test_fraction: float = 0.2, seed: int = 0
+    pool: torch.Tensor,
+    split: str,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.1,
+    seed: int = 0,
 ) -> torch.Tensor:
-    """The "train" or "test" part of a background pool (uint8 (B, C, H, W)), disjoint and fixed."""
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    train_idx, test_idx = split_backgrounds(len(pool), test_fraction, seed)
-    return pool[train_idx if split == "train" else test_idx]
-
-
-def balanced_indices(
-    labels: torch.Tensor, num_classes: int, count: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """`count` face indices drawn class-balanced (SPEC section 3): a class uniformly among those
-    present, then one of its faces uniformly. On the labels' device, without a host sync."""
-    device = labels.device
-    order = labels.argsort(stable=True)
-    per_class = torch.zeros(num_classes, dtype=torch.long, device=device)
-    per_class.scatter_add_(0, labels, torch.ones_like(labels))
-    starts = per_class.cumsum(0) - per_class
-    present = (per_class > 0).long()
-    draws = torch.rand(count, 2, generator=generator, device=device)
-    # The k-th present class, k uniform over the number of present classes.
-    rank = (draws[:, 0] * present.sum()).floor().long()
-    chosen = torch.searchsorted(present.cumsum(0), rank, right=True)
-    within = (draws[:, 1] * per_class[chosen]).floor().long()
-    return order[starts[chosen] + within]
-
-
-class SyntheticFaceStream:
-    """Endless class-balanced composite batches of a face set, seeded, on the compositor's device.
-
-    Args:
-        faces: the prepared faces (their crops, masks and labels move to the device once).
-        compositor: a Compositor over the training backgrounds.
-        seed: seeds the stream's generator; the same seed gives the same batches.
-        balanced: draw classes uniformly (SPEC section 3), else faces uniformly.
-    """
-
-    def __init__(
-        self, faces: PreparedFaces, compositor: Compositor, seed: int = 0, balanced: bool = True
-    ) -> None:
-        device = compositor.device
-        self.compositor = compositor
-        self.faces = torch.from_numpy(np.ascontiguousarray(faces.faces)).to(device)
-        self.masks = torch.from_numpy(np.ascontiguousarray(faces.masks)).to(device)
-        self.labels = torch.from_numpy(np.asarray(faces.labels, np.int64)).to(device)
-        self.num_classes = len(faces.classes)
-        self.balanced = balanced
-        self.generator = torch.Generator(device=device).manual_seed(seed)
-
-    def batch(self, size: int) -> CompositeBatch:
-        """The next `size` composites."""
-        if self.balanced:
-            index = balanced_indices(self.labels, self.num_classes, size, self.generator)
-        else:
-            index = torch.randint(
-                len(self.labels), (size,), generator=self.generator, device=self.labels.device
-            )
-        return self.compositor(
-            self.faces[index], self.masks[index], self.labels[index], self.generator
-        )
+    """The ``train``, ``val`` or ``test`` role of a background pool (uint8 (B, C, H, W)): the
+    split training uses (``background_roles``; defaults: DataConfig's), disjoint and fixed."""
+    if split not in BACKGROUND_ROLES:
+        raise ValueError(f"split must be one of {', '.join(BACKGROUND_ROLES)}, got {split!r}")
+    return pool[background_roles(len(pool), test_fraction, val_fraction, seed)[split]]
 
 
 def build_synthetic_set(

@@ -14,10 +14,8 @@ from typing import Any
 
 from feratt.config import ExperimentConfig
 from feratt.engine.datamodule import FERAttDataModule
-from feratt.engine.protocol import evaluate_datamodule
+from feratt.engine.experiment import fit_and_evaluate
 from feratt.engine.reporting import load_evaluations, paper_table, write_paper_table
-from feratt.engine.train import fit
-from feratt.models.checkpoint import load_checkpoint
 
 EVAL_DIR = "eval"
 
@@ -50,18 +48,14 @@ def run_fold(config: ExperimentConfig) -> list[dict[str, Any]]:
         channels=config.model.in_channels,
         seed=config.train.seed,
     )
-    result = fit(config, datamodule=datamodule)
-    checkpoint_path = result.best_checkpoint or result.last_checkpoint
-    checkpoint = load_checkpoint(checkpoint_path)
-    return evaluate_datamodule(
-        checkpoint.model,
+    return fit_and_evaluate(
+        config,
         datamodule,
         config.run_dir / EVAL_DIR,
-        classes=checkpoint.classes,
         batch_size=config.data.batch_size,
         device="cpu" if config.train.accelerator == "cpu" else "auto",
-        provenance={"checkpoint": str(checkpoint_path), "data": config.data.path},
-    )
+        provenance={"data": config.data.path},
+    ).records
 
 
 def summarise(config: ExperimentConfig) -> list[dict[str, Any]]:

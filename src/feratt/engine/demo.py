@@ -24,8 +24,8 @@ from feratt.data.folds import validation_split
 from feratt.data.procedural import render_backgrounds, render_faces
 from feratt.data.records import PreparedFaces
 from feratt.engine.datamodule import FERAttDataModule
+from feratt.engine.experiment import fit_and_evaluate
 from feratt.engine.plots import plot_curves
-from feratt.engine.protocol import evaluate_datamodule
 from feratt.engine.reporting import (
     MODEL_TITLES,
     load_evaluations,
@@ -34,8 +34,6 @@ from feratt.engine.reporting import (
     write_paper_table,
     write_tsne_plots,
 )
-from feratt.engine.train import fit
-from feratt.models.checkpoint import load_checkpoint
 
 # BU-3DFE's seven classes (the basic expressions without contempt).
 DEMO_CLASSES = ("neutral", "happy", "surprise", "sad", "anger", "disgust", "fear")
@@ -157,7 +155,7 @@ def _save_samples(datamodule: FERAttDataModule, path: Path, count: int = 16) -> 
     cpu = torch.device("cpu")
     real = datamodule.eval_batch("test", index, 0, cpu, synthetic=False)
     synthetic = datamodule.eval_batch("test", index, 0, cpu, synthetic=True)
-    rows = torch.cat([real["image"], real["clean"], synthetic["image"]])
+    rows = torch.cat([real.image, real.clean, synthetic.image])
     save_image(make_grid(rows, nrow=len(index), padding=2, pad_value=1.0), path)
     return path
 
@@ -228,12 +226,8 @@ def run_demo(
     runs = {}
     for model in settings.models:
         echo(f"training {MODEL_TITLES.get(model, model)} ...")
-        result = fit(experiment(settings, model, len(faces.classes)), datamodule)
-        runs[model] = result.run_dir
-        checkpoint = load_checkpoint(result.best_checkpoint or result.last_checkpoint)
-        evaluate_datamodule(
-            checkpoint.model, datamodule, out / "eval" / model, classes=checkpoint.classes
-        )
+        config = experiment(settings, model, len(faces.classes))
+        runs[model] = fit_and_evaluate(config, datamodule, out / "eval" / model).fit.run_dir
         for kind in ("real", "synthetic"):
             grid = out / "eval" / model / f"{kind}_attention.png"
             if grid.is_file():

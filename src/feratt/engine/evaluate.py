@@ -13,13 +13,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 
+from feratt.data.inputs import ImageBatch, model_input
 from feratt.engine.metrics import classification_metrics
-
-ImageBatch = torch.Tensor | np.ndarray
 
 
 @dataclass
@@ -37,30 +35,6 @@ class Predictions:
     embeddings: torch.Tensor | None = None
     attention_images: torch.Tensor | None = None
     attention_maps: torch.Tensor | None = None
-
-
-def model_input(images: ImageBatch, in_channels: int, size: int) -> torch.Tensor:
-    """uint8 (0..255) or float (0..1) images (N, C, S, S) -> the float [0, 1] input a model takes.
-
-    Grey images are repeated to 3 channels (colour ones averaged to 1) and resized to `size`.
-    """
-    batch = torch.as_tensor(images)
-    if batch.ndim != 4:
-        raise ValueError(f"expected images (N, C, H, W), got shape {tuple(batch.shape)}")
-    batch = batch.float() / 255.0 if batch.dtype == torch.uint8 else batch.float()
-    channels = batch.shape[1]
-    if channels != in_channels:
-        if channels == 1:
-            batch = batch.expand(-1, in_channels, -1, -1)
-        elif in_channels == 1:
-            batch = batch.mean(dim=1, keepdim=True)
-        else:
-            raise ValueError(
-                f"cannot feed {channels}-channel images to a {in_channels}-channel model"
-            )
-    if batch.shape[-2:] != (size, size):
-        batch = F.interpolate(batch, size=(size, size), mode="bilinear", align_corners=False)
-    return batch.contiguous()
 
 
 def _model_device(model: nn.Module) -> torch.device:

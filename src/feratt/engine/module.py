@@ -1,7 +1,7 @@
 """LightningModule adapter: wires a feratt model, FERAttLoss and the Adam optimiser together.
 
 The network lives in ``self.model`` and the hyper-parameters hold ``model`` (a ModelConfig dict)
-and ``classes``, so ``feratt.models.checkpoint.load_checkpoint`` reads the Lightning checkpoints.
+and ``classes``, so ``feratt.checkpoint.load_checkpoint`` reads the Lightning checkpoints.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from typing import Any
 import lightning as L
 import torch
 
+from feratt.checkpoint import build_model
 from feratt.config import ModelConfig, TrainConfig
+from feratt.data.batches import Batch
 from feratt.engine.schedules import LRSchedule
 from feratt.losses import loss_from_config
 from feratt.models.output import FERAttOutput
-from feratt.registry import create_model
 
 
 class FERAttModule(L.LightningModule):
@@ -53,22 +54,19 @@ class FERAttModule(L.LightningModule):
                 f"model.num_classes is {model_config.num_classes} but the data has "
                 f"{len(self.classes)} classes {list(self.classes)}"
             )
-        kwargs = model_config.to_dict()
-        self.model = create_model(kwargs.pop("name"), **kwargs)
+        self.model = build_model(model_config)
         self.loss_fn = loss_from_config(self.train_config)
 
     def forward(self, image: torch.Tensor) -> FERAttOutput:
         return self.model(image)
 
-    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
-        image = batch["image"]
+    def _step(self, batch: Batch, stage: str) -> torch.Tensor:
+        image = batch.image
         if self.train_config.channels_last and image.is_cuda:
             image = image.contiguous(memory_format=torch.channels_last)
         output = self._forward(image, training=stage == "train")
-        losses = self.loss_fn(
-            output, batch["label"], batch["clean"], batch.get("target"), batch.get("theta")
-        )
-        accuracy = (output.logits.argmax(1) == batch["label"]).float().mean()
+        losses = self.loss_fn(output, batch.label, batch.clean, batch.target, batch.theta)
+        accuracy = (output.logits.argmax(1) == batch.label).float().mean()
         metrics = {f"{stage}/{term}": value.detach() for term, value in losses.items()}
         metrics[f"{stage}/acc"] = accuracy
         training = stage == "train"
@@ -94,10 +92,10 @@ class FERAttModule(L.LightningModule):
         detached = config.attention_detach_steps < 0 or step < config.attention_detach_steps
         return self.model(image, detach_attention=detached)
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
 
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._step(batch, "val")
 
     def setup(self, stage: str) -> None:

@@ -91,7 +91,7 @@ class PreciseBatchNorm(Callback):
         # Indices continue across refreshes, so every refresh sees new batches.
         first = trainer.global_step * self.num_batches
         images = (
-            datamodule.statistics_batch(first + i, device, rank)["image"]
+            datamodule.statistics_batch(first + i, device, rank).image
             for i in range(self.num_batches)
         )
         recompute_batchnorm_statistics(pl_module, images, trainer.precision_plugin.forward_context)

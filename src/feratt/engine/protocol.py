@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from feratt.data.inputs import model_input
 from feratt.data.records import PreparedFaces
 from feratt.engine.datamodule import FERAttDataModule
-from feratt.engine.evaluate import model_input, predict_all, score
+from feratt.engine.evaluate import predict_all, score
 from feratt.engine.plots import plot_attention_grid
 from feratt.engine.reporting import save_embeddings, write_evaluation
 
@@ -59,7 +60,7 @@ def test_images(
     if "test" not in datamodule.backgrounds:
         raise ValueError("the synthetic test needs backgrounds (data.backgrounds)")
     batches = [
-        datamodule.eval_batch("test", c["index"], c["batch"], device, synthetic=True)["image"]
+        datamodule.eval_batch("test", c.index, c.batch, device, synthetic=True).image
         for c in datamodule.eval_chunks("test")
     ]
     return torch.cat(batches)

@@ -27,14 +27,15 @@ from lightning.pytorch.callbacks import (
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from torch import nn
 
+from feratt.checkpoint import load_checkpoint, save_checkpoint
 from feratt.config import ExperimentConfig, TrainConfig
 from feratt.data.compositing import CompositorConfig
+from feratt.engine.attention_grid import AttentionGridCallback
 from feratt.engine.datamodule import FERAttDataModule
 from feratt.engine.module import FERAttModule
 from feratt.engine.precise_bn import PreciseBatchNorm
-from feratt.engine.visdom_logger import AttentionGridCallback, VisdomLogger
-from feratt.models.checkpoint import load_checkpoint, save_checkpoint
-from feratt.models.pretrained import DEFAULT_PRETRAINED, load_pretrained
+from feratt.engine.visdom_logger import VisdomLogger
+from feratt.pretrained import DEFAULT_PRETRAINED, load_pretrained
 
 BEST_METRIC = "val/acc"
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from feratt.config import ModelConfig
-from feratt.inference.exportable import (
+from feratt.inference.graph_export import (
     INPUT_NAME,
     METADATA_KEY,
     ExportableModel,

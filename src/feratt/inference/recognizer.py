@@ -1,7 +1,7 @@
 """The Python API: ``Recognizer.from_checkpoint(path).predict(image)`` -> one result per face
 (``Recognizer.pretrained()`` for the weights shipped in the package).
 
-Faces are found and cropped exactly as the training data was prepared (``feratt.data.faces``),
+Faces are found and cropped exactly as the training data was prepared (``feratt.data.preparation``),
 then classified by a PyTorch or ONNX Runtime backend.
 """
 
@@ -12,24 +12,23 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from feratt.data.faces import (
+from feratt.checkpoint import Checkpoint, load_checkpoint
+from feratt.data.inputs import model_input
+from feratt.data.io import to_channels
+from feratt.data.preparation import (
     FaceDetector,
     HaarFaceDetector,
     box_transform,
     image_transform,
     warp,
 )
-from feratt.data.io import to_channels
 from feratt.inference.backends import Backend, OnnxBackend, TorchBackend, open_export
-from feratt.inference.exportable import OPTIONAL_OUTPUTS, is_torchscript_export
+from feratt.inference.graph_export import OPTIONAL_OUTPUTS, is_torchscript_export
 from feratt.inference.images import ImageInput, load_image
-
-if TYPE_CHECKING:  # feratt.models loads only with a checkpoint; exported files do without
-    from feratt.models.checkpoint import Checkpoint
+from feratt.pretrained import load_pretrained
 
 Box = tuple[int, int, int, int]
 
@@ -101,17 +100,11 @@ def default_detector() -> HaarFaceDetector:
 
 
 def prepare_crop(image: np.ndarray, box: Box | None, size: int) -> np.ndarray:
-    """One face as training prepares it (``feratt.data.faces``): grey, the square around the
+    """One face as training prepares it (``feratt.data.preparation``): grey, the square around the
     detection box widened by the detection margin (or the centred square of a face crop when
     ``box`` is None), resized to ``size``. Returns uint8 (S, S)."""
     matrix = box_transform(box, size) if box is not None else image_transform(image.shape, size)
     return warp(to_channels(image, 1), matrix, size)
-
-
-def model_input(crops: Sequence[np.ndarray], in_channels: int) -> np.ndarray:
-    """Grey uint8 crops (S, S) -> float32 (N, C, S, S) in [0, 1], grey replicated to C."""
-    batch = np.stack(crops).astype(np.float32)[:, None] / 255.0
-    return np.repeat(batch, in_channels, axis=1)
 
 
 class Recognizer:
@@ -160,8 +153,6 @@ class Recognizer:
         _check_backend(backend)
         if path.suffix.lower() == ".onnx" or is_torchscript_export(path):
             return cls(open_export(path, device=device, threads=threads), detector, **kwargs)
-        from feratt.models.checkpoint import load_checkpoint
-
         return cls._from_loaded(load_checkpoint(path), device, detector, backend, threads, **kwargs)
 
     @classmethod
@@ -174,11 +165,9 @@ class Recognizer:
         threads: int | None = None,
         **kwargs,
     ) -> Recognizer:
-        """The weights shipped in the package under `name` (``feratt.models.pretrained``),
+        """The weights shipped in the package under `name` (``feratt.pretrained``),
         checked against their SHA-256; otherwise as ``from_checkpoint``."""
         _check_backend(backend)
-        from feratt.models.pretrained import load_pretrained
-
         return cls._from_loaded(load_pretrained(name), device, detector, backend, threads, **kwargs)
 
     @classmethod
@@ -254,7 +243,9 @@ class Recognizer:
         if not crops:
             return {}
         parts = [
-            self.backend.run(model_input(crops[i : i + self.batch_size], self.config.in_channels))
+            self.backend.run(
+                model_input(crops[i : i + self.batch_size], self.config.in_channels).numpy()
+            )
             for i in range(0, len(crops), self.batch_size)
         ]
         return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}

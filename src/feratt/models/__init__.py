@@ -1,7 +1,7 @@
 """The FERAtt model family; importing this package registers the built-in model builders."""
 
+from feratt.models._registry import create_model, list_models, register_model
 from feratt.models.attention import AttentionUNet
-from feratt.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from feratt.models.encoder import ResNet34Encoder
 from feratt.models.feratt import (
     FERAtt,
@@ -12,26 +12,23 @@ from feratt.models.feratt import (
 )
 from feratt.models.output import FERAttOutput
 from feratt.models.preactresnet import PreActResNet
-from feratt.models.pretrained import PretrainedWeightsMissing, load_pretrained
 from feratt.models.reconstruction import FeatureExtractor, ReconstructionHead
 from feratt.models.stn import LocalisationNet
 
 __all__ = [
     "AttentionUNet",
-    "Checkpoint",
     "FERAtt",
     "FERAttOutput",
     "FeatureExtractor",
     "LocalisationNet",
     "PreActResNet",
-    "PretrainedWeightsMissing",
     "ReconstructionHead",
     "ResNet34Encoder",
+    "create_model",
     "feratt_cls",
     "feratt_rep_cls",
     "feratt_rep_cls_stn",
-    "load_checkpoint",
-    "load_pretrained",
+    "list_models",
     "preactresnet18",
-    "save_checkpoint",
+    "register_model",
 ]

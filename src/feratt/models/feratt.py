@@ -7,20 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from feratt.config import ModelConfig
+from feratt.models._registry import register_model
 from feratt.models.attention import AttentionUNet
-from feratt.models.checkpoint import load_checkpoint
 from feratt.models.layers import CLASSIFIER_NORMALIZATIONS, Normalize
 from feratt.models.output import FERAttOutput
 from feratt.models.preactresnet import PreActResNet
 from feratt.models.reconstruction import RECONSTRUCTIONS, FeatureExtractor, ReconstructionHead
 from feratt.models.stn import LocalisationNet, apply_affine
-from feratt.registry import register_model
 
 # The encoder's stride 32 plus the U-Net's max-pool to the 1x1 center.
 _ATTENTION_SIZE_MULTIPLE = 64
@@ -129,14 +129,6 @@ class FERAtt(nn.Module):
             **outputs,
         )
 
-    @classmethod
-    def from_checkpoint(cls, path: str | Path, map_location: str | torch.device = "cpu") -> FERAtt:
-        """Rebuild the exact model stored by `save_checkpoint` (or a Lightning .ckpt)."""
-        model = load_checkpoint(path, map_location=map_location).model
-        if not isinstance(model, cls):
-            raise ValueError(f"{path}: holds a {type(model).__name__}, not a {cls.__name__}")
-        return model
-
 
 def _validate(config: ModelConfig, attention: bool) -> None:
     multiple = _ATTENTION_SIZE_MULTIPLE if attention else 2
@@ -188,62 +180,31 @@ def _build(
 
 
 @register_model
-def preactresnet18(
-    num_classes: int = 8,
-    embedding_dim: int = 64,
-    input_size: int = 64,
-    in_channels: int = 3,
-    width: float = 1.0,
-    reconstruction: str = "residual",
-    normalization: str = "imagenet",
-) -> FERAtt:
+def preactresnet18(**config: Any) -> FERAtt:
     """The paper's baseline: PreActResNet18 alone on the input average-pooled to half size.
 
-    `embedding_dim` and `reconstruction` are accepted for a uniform builder signature and
-    recorded, but unused.
+    Keywords: the fields of ``ModelConfig`` (``num_classes``, ``width``, ...); ``embedding_dim``
+    and ``reconstruction`` are recorded for a uniform signature, but unused.
     """
-    config = ModelConfig(
-        "preactresnet18",
-        num_classes,
-        embedding_dim,
-        input_size,
-        in_channels,
-        width,
-        reconstruction,
-        normalization,
-    )
-    return _build(config, attention=False, rep=False)
+    return _build(ModelConfig("preactresnet18", **config), attention=False, rep=False)
 
 
 def _attention_model(name: str, rep: bool, stn: bool, summary: str) -> Callable[..., FERAtt]:
     """Register the builder `name` of a model with the attention modules (one signature for all)."""
 
-    def build(
-        num_classes: int = 8,
-        embedding_dim: int = 64,
-        input_size: int = 64,
-        in_channels: int = 3,
-        width: float = 1.0,
-        reconstruction: str = "residual",
-        normalization: str = "imagenet",
-        encoder_weights: str | Path | None = None,
-    ) -> FERAtt:
-        config = ModelConfig(
-            name,
-            num_classes,
-            embedding_dim,
-            input_size,
-            in_channels,
-            width,
-            reconstruction,
-            normalization,
+    def build(encoder_weights: str | Path | None = None, **config: Any) -> FERAtt:
+        return _build(
+            ModelConfig(name, **config),
+            attention=True,
+            rep=rep,
+            encoder_weights=encoder_weights,
+            stn=stn,
         )
-        return _build(config, attention=True, rep=rep, encoder_weights=encoder_weights, stn=stn)
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = (
-        f"{summary}\n\n`encoder_weights`: optional torchvision ResNet34 state dict file for "
-        "G_att's encoder."
+        f"{summary}\n\nKeywords: the fields of ``ModelConfig`` (``num_classes``, ``width``, ...); "
+        "`encoder_weights`: optional torchvision ResNet34 state dict file for G_att's encoder."
     )
     return register_model(build)
 

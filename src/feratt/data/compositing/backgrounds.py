@@ -89,3 +89,16 @@ def split_backgrounds(
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_test = min(max(1, round(n * test_fraction)), n - 1)
     return order[n_test:].sort().values, order[:n_test].sort().values
+
+
+BACKGROUND_ROLES = ("train", "val", "test")
+
+
+def background_roles(
+    n: int, test_fraction: float = 0.2, val_fraction: float = 0.1, seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """The one background split: disjoint ``train``/``val``/``test`` indices over `n` backgrounds,
+    so training never composites onto a validation or test background."""
+    rest, test = split_backgrounds(n, test_fraction, seed)
+    train, val = split_backgrounds(len(rest), val_fraction, seed + 1)
+    return {"train": rest[train], "val": rest[val], "test": test}

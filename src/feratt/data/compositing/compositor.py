@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from feratt.data.compositing import color, morphology, noise, warp
+from feratt.data.compositing import color, degradation, morphology, warp
 
 # (rotation in degrees, translation and 3-point warp as fractions of the image size).
 AFFINE_RANGES = {"train": (30.0, 0.2, 0.1), "test": (45.0, 0.3, 0.2)}
@@ -338,7 +338,7 @@ class Compositor(nn.Module):
         chosen = draws[:, column].argsort()[:count]
         part, part_draws = image[chosen], draws[chosen]
         keep = part_draws[:, column + 1] < probability * len(image) / count
-        changed = noise.select(keep, change(part, part_draws), part)
+        changed = degradation.select(keep, change(part, part_draws), part)
         return image.index_copy(0, chosen, changed)
 
     def _noise(self, image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -349,13 +349,13 @@ class Compositor(nn.Module):
         low, high = self.config.blur_kernel
         choices = (high - low) // 2 + 1
         side = low + 2 * (draws[:, _BLUR_SIZE] * choices).floor().clamp(max=choices - 1)
-        return noise.gaussian_blur(image, noise.gaussian_kernels(side, high))
+        return degradation.gaussian_blur(image, degradation.gaussian_kernels(side, high))
 
     def _clahe(self, image: torch.Tensor) -> torch.Tensor:
         cfg = self.config
         if image.shape[1] == 1:
-            return noise.clahe(image, cfg.clahe_clip, cfg.clahe_tiles)
+            return degradation.clahe(image, cfg.clahe_clip, cfg.clahe_tiles)
         # Colour: equalise the Lab lightness only, as OpenCV users do.
         lab = color.rgb_to_lab(image)
-        lightness = noise.clahe(lab[:, :1] / 100.0, cfg.clahe_clip, cfg.clahe_tiles) * 100.0
+        lightness = degradation.clahe(lab[:, :1] / 100.0, cfg.clahe_clip, cfg.clahe_tiles) * 100.0
         return color.lab_to_rgb(torch.cat((lightness, lab[:, 1:]), 1))

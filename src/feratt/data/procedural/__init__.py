@@ -1,6 +1,6 @@
 """Procedural faces and cluttered backgrounds: a labelled expression set that needs no download."""
 
-from feratt.data.procedural.backgrounds import render_backgrounds
-from feratt.data.procedural.faces import render_faces
+from feratt.data.procedural.clutter import render_backgrounds
+from feratt.data.procedural.expression_set import render_faces
 
 __all__ = ["render_backgrounds", "render_faces"]

@@ -9,7 +9,7 @@ import numpy as np
 
 from feratt.data.labels import EXPRESSIONS, ordered_classes
 from feratt.data.procedural.actions import sample_actions
-from feratt.data.procedural.face import draw_face
+from feratt.data.procedural.drawing import draw_face
 from feratt.data.procedural.identity import sample_identity
 from feratt.data.records import PreparedFaces
 

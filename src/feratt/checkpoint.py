@@ -1,4 +1,5 @@
-"""One-file checkpoints that carry a model's config with its weights, so it rebuilds exactly.
+"""One-file checkpoints that carry a model's config with its weights, so any registered model
+rebuilds exactly (this module sits above ``feratt.models``, which never imports it).
 
 Format (one `torch.save` file, read back with `weights_only=True`, i.e. no pickled code):
 ``{"format": "feratt", "version": 1, "config": ModelConfig.to_dict(), "classes": [str] | None,
@@ -19,8 +20,8 @@ import torch
 from torch import nn
 
 from feratt.config import ModelConfig
+from feratt.models import FERAtt, create_model
 from feratt.models._state import describe_mismatch
-from feratt.registry import create_model
 
 FORMAT = "feratt"
 VERSION = 1
@@ -31,7 +32,7 @@ _LIGHTNING_PREFIX = "model."
 class Checkpoint:
     """A loaded checkpoint: the rebuilt model (eval mode), its class names and free metadata."""
 
-    model: nn.Module
+    model: FERAtt
     classes: tuple[str, ...] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -95,7 +96,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         # Shapes only (no memory), so a config that disagrees with the weights (a huge width,
         # say) is refused before anything is allocated.
         with torch.device("meta"):
-            skeleton = _build(config)
+            skeleton = build_model(config)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         message = err.args[0] if err.args else err
         raise ValueError(f"{path}: cannot rebuild the model from its config: {message}") from err
@@ -107,14 +108,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path}: {len(classes)} class names {list(classes)[:10]} for a model with "
             f"{config.num_classes} outputs"
         )
-    model = _build(config)
+    model = build_model(config)
     model.load_state_dict(state)
     model.to(map_location).eval()
     return Checkpoint(model, None if classes is None else tuple(classes), metadata)
 
 
-def _build(config: ModelConfig) -> nn.Module:
-    return create_model(config.name, **{k: v for k, v in config.to_dict().items() if k != "name"})
+def build_model(config: ModelConfig) -> FERAtt:
+    """The registered model ``config.name`` built with the config's arguments."""
+    model = create_model(config.name, **config.builder_kwargs())
+    if not isinstance(model, FERAtt):
+        raise TypeError(f"model {config.name!r} builds a {type(model).__name__}, not a FERAtt")
+    return model
 
 
 def _unpack(path: Path, payload: Any) -> tuple[dict, list | None, dict, dict]:

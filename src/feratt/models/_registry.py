@@ -1,4 +1,8 @@
-"""Name -> builder registry for models, so configs and the CLI pick architectures by name."""
+"""Name -> builder registry for models, so configs and the CLI pick architectures by name.
+
+Builders register when their module is imported; ``feratt.models`` imports them all, so importing
+anything from this package (this module included) registers the built-in models first.
+"""
 
 from __future__ import annotations
 
@@ -18,19 +22,13 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     return fn
 
 
-def _load_builtin_models() -> None:
-    import feratt.models  # noqa: F401  (registers the built-in builders on import)
-
-
 def list_models() -> list[str]:
     """Names of every registered model, sorted."""
-    _load_builtin_models()
     return sorted(_MODELS)
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build the registered model `name`; keyword arguments go to its builder."""
-    _load_builtin_models()
     if name not in _MODELS:
         raise KeyError(f"unknown model {name!r}; registered models: {', '.join(sorted(_MODELS))}")
     return _MODELS[name](**kwargs)

@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from feratt.checkpoint import Checkpoint, load_checkpoint
+from feratt.data.inputs import model_input
 from feratt.inference.backends import TorchBackend, open_export, output_differences
-from feratt.inference.exportable import export_onnx, export_torchscript
+from feratt.inference.graph_export import export_onnx, export_torchscript
 from feratt.inference.images import load_image
-from feratt.inference.recognizer import model_input, prepare_crop
-
-if TYPE_CHECKING:
-    from feratt.models.checkpoint import Checkpoint
+from feratt.inference.recognizer import prepare_crop
+from feratt.pretrained import load_pretrained
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 
@@ -45,8 +44,6 @@ def export_checkpoint(
     and raises ValueError when any output differs by more than ``tolerance``. A ``temperature``
     in the checkpoint's metadata is built into the graph's probabilities.
     """
-    from feratt.models.checkpoint import load_checkpoint
-
     _check_format(export_format)
     checkpoint = Path(checkpoint)
     path = Path(out) if out else checkpoint.with_name(checkpoint.stem + FORMATS[export_format])
@@ -65,8 +62,6 @@ def export_pretrained(
 ) -> ExportReport:
     """``export_checkpoint`` for the weights shipped under `name`, written to the working folder
     (``<name>.onnx``) unless ``out``: the package folder may not be writable."""
-    from feratt.models.pretrained import load_pretrained
-
     _check_format(export_format)
     path = Path(out) if out else Path(name + FORMATS[export_format])
     return _export(
@@ -112,4 +107,4 @@ def verification_faces(
     if not images:
         return np.random.default_rng(seed).random((4, in_channels, size, size), np.float32)
     crops = [prepare_crop(load_image(path), None, size) for path in images]
-    return model_input(crops, in_channels)
+    return model_input(crops, in_channels).numpy()

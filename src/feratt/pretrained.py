@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from feratt.models.checkpoint import Checkpoint, load_checkpoint
+from feratt.checkpoint import Checkpoint, load_checkpoint
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_DIR = Path(__file__).parent / "models" / "weights"
 PRETRAINED_DIR_ENV = "FERATT_PRETRAINED_DIR"
 DEFAULT_PRETRAINED = "fer2013_feratt"
 
