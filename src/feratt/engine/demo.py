@@ -194,6 +194,22 @@ def _write_markdown(report: DemoReport, settings: DemoSettings, counts: dict[str
     return path
 
 
+def demo_datamodule(settings: DemoSettings) -> FERAttDataModule:
+    """The demo's rendered faces, split by person, and clutter backgrounds, ready to train on."""
+    faces = render_faces(
+        settings.n_per_class, settings.classes, 64, settings.seed, settings.n_identities
+    )
+    backgrounds = render_backgrounds(
+        settings.n_backgrounds, settings.background_size, settings.seed
+    )
+    train, val, test = split_by_identity(
+        faces, settings.test_fraction, settings.val_fraction, settings.seed
+    )
+    return FERAttDataModule.from_prepared(
+        train, val, test, backgrounds, seed=settings.seed, **_data_options(settings)
+    )
+
+
 def run_demo(
     settings: DemoSettings | None = None, echo: Callable[[str], None] = print
 ) -> DemoReport:
@@ -205,28 +221,17 @@ def run_demo(
         shutil.rmtree(out / stale, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
 
-    faces = render_faces(
-        settings.n_per_class, settings.classes, 64, settings.seed, settings.n_identities
-    )
-    backgrounds = render_backgrounds(
-        settings.n_backgrounds, settings.background_size, settings.seed
-    )
-    train, val, test = split_by_identity(
-        faces, settings.test_fraction, settings.val_fraction, settings.seed
-    )
-    counts = {"train": len(train), "val": len(val), "test": len(test)}
+    datamodule = demo_datamodule(settings)
+    counts = {split: len(faces) for split, faces in datamodule.faces.items()}
     echo(
-        f"rendered {len(faces)} faces and {len(backgrounds)} backgrounds "
+        f"rendered {sum(counts.values())} faces and {settings.n_backgrounds} backgrounds "
         f"({time.perf_counter() - start:.1f} s); people split into {counts}"
-    )
-    datamodule = FERAttDataModule.from_prepared(
-        train, val, test, backgrounds, seed=settings.seed, **_data_options(settings)
     )
     files = {"samples": _save_samples(datamodule, out / "samples.png")}
     runs = {}
     for model in settings.models:
         echo(f"training {MODEL_TITLES.get(model, model)} ...")
-        config = experiment(settings, model, len(faces.classes))
+        config = experiment(settings, model, len(datamodule.classes))
         runs[model] = fit_and_evaluate(config, datamodule, out / "eval" / model).fit.run_dir
         for kind in ("real", "synthetic"):
             grid = out / "eval" / model / f"{kind}_attention.png"
