@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from feratt.config import ModelConfig
-from feratt.fileio import atomic_write
+from feratt.fileio import torch_save
 from feratt.models import FERAtt, create_model
 from feratt.models._state import describe_mismatch
 
@@ -79,9 +79,7 @@ def save_checkpoint(
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, "wb") as handle:
-        torch.save(payload, handle)
-    return path
+    return torch_save(payload, path)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:

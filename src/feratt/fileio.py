@@ -1,4 +1,5 @@
-"""Atomic file writes: every checkpoint, model file, table and report goes through `atomic_write`.
+"""Atomic writes: every checkpoint, model file, table and report goes through `atomic_write`, and
+every cache entry (a folder of arrays) through `atomic_folder`.
 
 The bytes go to a temporary file in the target's own folder (so the final rename never crosses a
 file system), are flushed to the disk, and the file is then renamed over the target. A full disk,
@@ -7,7 +8,10 @@ a kill or an exception leaves the previous file intact and no partial file besid
 
 from __future__ import annotations
 
+import errno
+import io
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 TEMP_SUFFIX = ".tmp"
+_WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO})
 
 
 def _umask() -> int:
@@ -23,13 +28,9 @@ def _umask() -> int:
     return mask
 
 
-# mkstemp creates 0600 files; a finished file gets the permissions open() would have given it.
+# mkstemp/mkdtemp create private entries; finished ones get the permissions open()/mkdir() give.
 _FILE_MODE = 0o666 & ~_umask()
-
-
-def temp_path_pattern(path: str | Path) -> str:
-    """Glob pattern of the temporary files `atomic_write` makes for `path` (in its folder)."""
-    return f".{Path(path).name}.*{TEMP_SUFFIX}"
+_FOLDER_MODE = 0o777 & ~_umask()
 
 
 @contextmanager
@@ -60,14 +61,56 @@ def atomic_write(
                 yield handle
                 handle.flush()
                 os.fsync(handle.fileno())
-        except BaseException:
-            if not keep_partial:
-                raise
-            os.chmod(temp, _FILE_MODE)
-            os.replace(temp, path)
+        except OSError as err:
+            _place(temp, path, keep_partial)
+            if err.filename is None and err.errno in _WRITE_ERRORS:  # a failed write names no file
+                raise OSError(err.errno, err.strerror, str(path)) from err
             raise
-        os.chmod(temp, _FILE_MODE)
-        os.replace(temp, path)
+        except BaseException:
+            _place(temp, path, keep_partial)
+            raise
+        _place(temp, path, True)
     finally:
         with suppress(FileNotFoundError):
             os.unlink(temp)
+
+
+def _place(temp: str, path: Path, keep: bool) -> None:
+    if keep:
+        os.chmod(temp, _FILE_MODE)
+        os.replace(temp, path)
+
+
+@contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """A temporary folder beside `path` to fill; renamed to `path` when the block ends, deleted
+    (with what it holds) when the block raises or the rename fails. `path` must not exist, or be
+    an empty folder."""
+    path = Path(path)
+    temp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent))
+    try:
+        yield temp
+        os.chmod(temp, _FOLDER_MODE)
+        os.replace(temp, path)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """`Path.write_text` through `atomic_write`."""
+    with atomic_write(path) as handle:
+        handle.write(text)
+    return Path(path)
+
+
+def torch_save(payload: Any, path: str | Path) -> Path:
+    """`torch.save` through `atomic_write`, serialised in memory first: torch's zip writer turns
+    a failed write (full disk) into an opaque RuntimeError, a plain file write into an OSError
+    that names `path`."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    with atomic_write(path, "wb") as handle:
+        handle.write(buffer.getbuffer())
+    return Path(path)

@@ -4,7 +4,9 @@ validations, the same best model and bit-identical weights."""
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +18,9 @@ import pytest
 import torch
 import yaml
 
+from feratt.cli import main
 from feratt.config import ExperimentConfig
+from feratt.engine.train import ResumeWarning, resume_checkpoint
 
 # 4 steps per epoch, 3 epochs, periodic checkpoints every 2 steps: steps 4 and 8 end an epoch.
 SETTINGS = (
@@ -171,3 +175,88 @@ def test_killed_run_resumes_to_the_uninterrupted_run(
     assert sorted(p.name for p in checkpoints.iterdir()) == sorted(
         p.name for p in reference_checkpoints.iterdir()
     )
+
+
+def _lightning_state(step: int, at_last_batch_end: bool = False) -> dict:
+    """The part of a Lightning checkpoint `resume_checkpoint` reads."""
+    done = {"ready": step, "started": step, "processed": step, "completed": step}
+    current = {**done, "completed": step - 1} if at_last_batch_end else done
+    progress = {"total": done, "current": current, "is_last_batch": at_last_batch_end}
+    return {"global_step": step, "loops": {"fit_loop": {"epoch_loop.batch_progress": progress}}}
+
+
+def test_truncated_last_checkpoint_falls_back_to_the_newest_readable_one(
+    tiny_config: Callable[..., ExperimentConfig], tmp_path: Path
+) -> None:
+    config = tiny_config("data.mode=real", "train.max_epochs=2", "train.grid_every_n_epochs=0")
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(yaml.safe_dump(config.to_dict()))
+    assert main(["train", "--config", str(config_file)]) == 0
+    checkpoints = config.run_dir / "checkpoints"
+    last = checkpoints / "last.ckpt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # a disk that filled up
+    periodic = {p.name: p.read_bytes() for p in checkpoints.glob("epoch=*.ckpt")}
+    assert sorted(periodic) == ["epoch=000-step=0000002.ckpt", "epoch=001-step=0000004.ckpt"]
+
+    with pytest.warns(ResumeWarning, match=r"last\.ckpt cannot be read .*: resuming from .*"
+                      r"epoch=001-step=0000004\.ckpt instead"):  # fmt: skip
+        assert main(["train", "--config", str(config_file), "train.max_epochs=3"]) == 0
+    assert torch.load(last, weights_only=True)["global_step"] == 6
+    for name, content in periodic.items():  # nothing lost
+        assert (checkpoints / name).read_bytes() == content
+    validations = []
+    for version in ("version_0", "version_1"):
+        with (config.run_dir / "csv" / version / "metrics.csv").open() as handle:
+            validations.append([row["step"] for row in csv.DictReader(handle) if row["val/acc"]])
+    assert len(validations[0]) == 2 and len(validations[1]) == 1  # epoch 3 only: resumed at 4
+    assert validations[1][0] not in validations[0]
+
+
+def test_resume_passes_over_checkpoints_lightning_cannot_resume_exactly(tmp_path: Path) -> None:
+    torch.save(_lightning_state(4, at_last_batch_end=True), tmp_path / "last.ckpt")
+    torch.save(_lightning_state(2), tmp_path / "epoch=000-step=0000002.ckpt")
+    torch.save(_lightning_state(1), tmp_path / "epoch=000-step=0000001.ckpt")
+    (tmp_path / "epoch=000-step=0000003.ckpt").write_bytes(b"PK\x03\x04 cut short")
+    with pytest.warns(ResumeWarning) as caught:
+        assert resume_checkpoint(tmp_path) == tmp_path / "epoch=000-step=0000002.ckpt"
+    (message,) = [str(w.message) for w in caught]
+    assert "last.ckpt was written at the end of an epoch's last batch" in message
+    assert "step=0000003.ckpt cannot be read" in message
+
+    for path in tmp_path.glob("epoch=*"):
+        path.unlink()
+    with pytest.warns(ResumeWarning, match="no checkpoint to resume, training from the start"):
+        assert resume_checkpoint(tmp_path) is None
+    (tmp_path / "last.ckpt").unlink()
+    assert resume_checkpoint(tmp_path) is None  # a fresh run folder: nothing to say
+
+
+@pytest.mark.slow
+def test_a_full_disk_leaves_every_checkpoint_whole(
+    tiny_config: Callable[..., ExperimentConfig],
+    tmp_path: Path,
+    file_size_limited: Callable[..., subprocess.CompletedProcess],
+) -> None:
+    """A write that fails part-way (here: RLIMIT_FSIZE, as a full disk) leaves the previous files
+    intact and no partial or temporary file beside them; the next run resumes."""
+    config = tiny_config("data.mode=real", "train.grid_every_n_epochs=0")
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(yaml.safe_dump(config.to_dict()))
+    assert main(["train", "--config", str(config_file)]) == 0
+    before = {p: p.read_bytes() for p in config.run_dir.glob("**/*.*t") if p.is_file()}
+    checkpoints = config.run_dir / "checkpoints"
+    assert {p.name for p in before} >= {"last.ckpt", "best.ckpt", "model-last.pt"}
+    limit = (checkpoints / "last.ckpt").stat().st_size // 2
+
+    command = ["feratt", "train", "--config", str(config_file), "train.max_epochs=2"]
+    run = file_size_limited(command, limit)
+    assert run.returncode == 1, run.stderr[-2000:]
+    error = run.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(rf"feratt train: error: {checkpoints}/\S+\.ckpt: File too large", error)
+    assert {p: p.read_bytes() for p in before} == before
+    after = sorted(p.name for p in config.run_dir.glob("**/*") if p.suffix in (".ckpt", ".pt"))
+    assert after == sorted(p.name for p in before)
+    assert not list(config.run_dir.glob("**/.*.tmp"))
+
+    assert main(["train", "--config", str(config_file), "train.max_epochs=2"]) == 0
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["global_step"] == 4

@@ -45,7 +45,7 @@ from feratt.engine.datamodule import FERAttDataModule
 from feratt.engine.module import FERAttModule
 from feratt.engine.precise_bn import PreciseBatchNorm
 from feratt.engine.visdom_logger import VisdomLogger
-from feratt.fileio import atomic_write
+from feratt.fileio import atomic_write, torch_save
 from feratt.pretrained import DEFAULT_PRETRAINED, load_pretrained
 
 BEST_METRIC = "val/acc"
@@ -105,10 +105,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} does not take storage_options")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path, "wb") as handle:
-            torch.save(checkpoint, handle)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        torch_save(checkpoint, path)
 
 
 class PeriodicCheckpoint(ModelCheckpoint):
