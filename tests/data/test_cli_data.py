@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 import cv2
+import pytest
 from native_layouts import write_ckplus, write_folder
 
 from feratt.cli import main
+from feratt.cli.data import SKIP_HINT
+from feratt.data import io, open_dataset
+from feratt.data.datasets.base import CorruptEntryError
 
 
 def test_info_prints_format_classes_subjects(tmp_path, face_pixels, capsys):
@@ -41,3 +48,64 @@ def test_errors_are_reported(tmp_path, capsys):
     assert main(["data", "info", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("feratt data: error: ") and "matches no known data set layout" in err
+
+
+@pytest.fixture
+def folder_with_non_files(tmp_path, face_pixels):
+    """Six good faces plus five image names that are no image file."""
+    root = write_folder(tmp_path / "set", face_pixels)
+    neutral = root / "neutral"
+    (neutral / "loop_a.png").symlink_to(neutral / "loop_b.png")
+    (neutral / "loop_b.png").symlink_to(neutral / "loop_a.png")
+    (neutral / "dangling.png").symlink_to(tmp_path / "moved-away.png")
+    (neutral / "folder.png").mkdir()
+    os.mkfifo(neutral / "pipe.png")  # open() of a FIFO blocks: the probe must not open it
+    return root
+
+
+def test_info_does_not_count_what_is_no_image_file(folder_with_non_files, capsys):
+    root = folder_with_non_files
+    assert main(["data", "info", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert re.match(
+        r"feratt data: error: \S+/neutral/(dangling|folder|loop_a|loop_b|pipe)\.png", err
+    )
+    assert err.endswith(f"({SKIP_HINT})\n")
+
+    assert main(["data", "info", str(root), "--skip-corrupt"]) == 0
+    out = capsys.readouterr().out
+    assert "faces: 6\n" in out and "neutral    2\n" in out
+    assert "skipped 5 file(s):" in out
+    for name, reason in [
+        ("loop_a", "Too many levels of symbolic links"),
+        ("loop_b", "Too many levels of symbolic links"),
+        ("dangling", "No such file or directory"),
+        ("folder", "not a regular file"),
+        ("pipe", "not a regular file"),
+    ]:
+        assert f"{root / 'neutral' / name}.png: {reason}\n" in out
+
+
+def test_verify_and_prepare_suggest_skip_corrupt(tmp_path, face_pixels, capsys):
+    root = write_folder(tmp_path / "set", face_pixels)
+    good = (root / "happiness" / "img0.jpg").read_bytes()
+    (root / "happiness" / "cut.jpg").write_bytes(good[: len(good) // 2])
+    for argv in (["info", "--verify"], ["prepare", "--out", str(tmp_path / "cache")]):
+        assert main(["data", argv[0], str(root), *argv[1:]]) == 1
+        err = capsys.readouterr().err
+        assert err == (
+            f"feratt data: error: image file {root / 'happiness' / 'cut.jpg'} is corrupt: "
+            f"truncated JPEG (no end-of-image marker after the last scan) ({SKIP_HINT})\n"
+        )
+        assert main(["data", argv[0], str(root), *argv[1:], "--skip-corrupt"]) == 0
+        assert "cut.jpg" in capsys.readouterr().out
+
+
+def test_an_image_past_the_pixel_limit_names_the_limit(tmp_path, face_pixels, monkeypatch):
+    root = write_folder(tmp_path / "set", face_pixels)
+    monkeypatch.setattr(io, "MAX_PIXELS", 48 * 48 - 1)
+    with pytest.raises(CorruptEntryError, match=r"img0\.png is 48x48 = 2,304 pixels, over the "
+                       r"limit of 2,303 \(feratt\.data\.io\.MAX_PIXELS"):  # fmt: skip
+        open_dataset(root)[0]
+    assert main(["data", "info", str(root), "--skip-corrupt"]) == 0  # probed: left out too

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SKIP_HINT = "rerun with --skip-corrupt to leave such files out and list them"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,10 +36,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prepare.set_defaults(func=run_prepare)
 
 
+@contextmanager
+def _suggest_skipping(args: argparse.Namespace, missing_files: bool = True) -> Iterator[None]:
+    """Unreadable entries (and, while decoding, missing files) fail with a hint to skip them."""
+    from feratt.data.datasets.base import CorruptEntryError
+
+    skippable = (CorruptEntryError, FileNotFoundError) if missing_files else CorruptEntryError
+    try:
+        yield
+    except skippable as err:
+        if args.skip_corrupt:
+            raise
+        raise type(err)(f"{err} ({SKIP_HINT})") from err
+
+
 def _open(args: argparse.Namespace):
     from feratt.data import open_dataset
 
-    return open_dataset(args.path, args.format, args.split, args.skip_corrupt)
+    with _suggest_skipping(args, missing_files=False):  # a missing data set path is no entry
+        return open_dataset(args.path, args.format, args.split, args.skip_corrupt)
 
 
 def _print_skipped(skipped: list) -> None:
@@ -52,6 +71,11 @@ def run_info(args: argparse.Namespace) -> int:
     import numpy as np
 
     dataset = _open(args)
+    listed = len(dataset)
+    with _suggest_skipping(args):
+        # Without --verify, each image file is probed (stat, open, header): a symlink loop or an
+        # unreadable file is no face.
+        dataset = dataset.checked(decode=args.verify)
     print(f"format: {dataset.format_name}")
     print(f"root: {dataset.root}")
     splits = ", ".join(f"{name} {count}" for name, count in dataset.split_counts().items())
@@ -71,8 +95,7 @@ def run_info(args: argparse.Namespace) -> int:
     for reason, count in dataset.dropped.items():
         print(f"left out by the protocol: {count} ({reason})")
     if args.verify:
-        readable = sum(1 for _ in dataset)
-        print(f"verified: {readable} of {len(dataset)} faces decode")
+        print(f"verified: {len(dataset)} of {listed} faces decode")
     _print_skipped(dataset.skipped)
     return 0
 
@@ -87,14 +110,15 @@ def run_prepare(args: argparse.Namespace) -> int:
 
     dataset = _open(args)
     Path(args.out).mkdir(parents=True, exist_ok=True)  # an unwritable --out fails before decoding
-    prepared = prepare_cached(
-        dataset,
-        args.out,
-        size=args.size,
-        channels=args.channels,
-        detect=args.detect,
-        workers=args.workers,
-    )
+    with _suggest_skipping(args):
+        prepared = prepare_cached(
+            dataset,
+            args.out,
+            size=args.size,
+            channels=args.channels,
+            detect=args.detect,
+            workers=args.workers,
+        )
     preview = Path(args.out) / f"preview-{Path(prepared.meta['cache_path']).name}.png"
     grid = preview_grid(prepared)
     cv2.imwrite(str(preview), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
