@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import struct
+import zlib
 
 import cv2
 import pytest
@@ -11,8 +13,6 @@ from native_layouts import write_ckplus, write_folder
 
 from feratt.cli import main
 from feratt.cli.data import SKIP_HINT
-from feratt.data import io, open_dataset
-from feratt.data.datasets.base import CorruptEntryError
 
 
 def test_info_prints_format_classes_subjects(tmp_path, face_pixels, capsys):
@@ -102,10 +102,21 @@ def test_verify_and_prepare_suggest_skip_corrupt(tmp_path, face_pixels, capsys):
         assert "cut.jpg" in capsys.readouterr().out
 
 
-def test_an_image_past_the_pixel_limit_names_the_limit(tmp_path, face_pixels, monkeypatch):
+def test_info_refuses_a_header_over_the_pixel_limit(tmp_path, face_pixels, capsys):
+    """A 100-byte PNG whose header claims 10000x8000 pixels is no face, found without decoding."""
     root = write_folder(tmp_path / "set", face_pixels)
-    monkeypatch.setattr(io, "MAX_PIXELS", 48 * 48 - 1)
-    with pytest.raises(CorruptEntryError, match=r"img0\.png is 48x48 = 2,304 pixels, over the "
-                       r"limit of 2,303 \(feratt\.data\.io\.MAX_PIXELS"):  # fmt: skip
-        open_dataset(root)[0]
-    assert main(["data", "info", str(root), "--skip-corrupt"]) == 0  # probed: left out too
+    ihdr = struct.pack(">IIBBBBB", 10_000, 8_000, 8, 2, 0, 0, 0)
+    chunks = [(b"IHDR", ihdr), (b"IDAT", zlib.compress(bytes(64))), (b"IEND", b"")]
+    png = b"\x89PNG\r\n\x1a\n" + b"".join(
+        struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        for kind, body in chunks
+    )
+    (root / "neutral" / "huge.png").write_bytes(png)
+    assert main(["data", "info", str(root)]) == 1
+    message = "has 80,000,000 pixels (10000x8000), over the limit of 50,000,000"
+    assert capsys.readouterr().err == (
+        f"feratt data: error: {root / 'neutral' / 'huge.png'}: {message} ({SKIP_HINT})\n"
+    )
+    assert main(["data", "info", str(root), "--skip-corrupt"]) == 0
+    out = capsys.readouterr().out
+    assert "faces: 6\n" in out and f"huge.png: {message}" in out

@@ -161,7 +161,8 @@ def test_a_full_disk_keeps_the_previous_model_file(tmp_path: Path, file_size_lim
     path = save_checkpoint(tmp_path / "model-best.pt", _model(), classes=CLASSES)
     before = path.read_bytes()
     code = (
-        "import sys; from feratt import create_model; from feratt.models import save_checkpoint\n"
+        "import sys; from feratt import create_model\n"
+        "from feratt.checkpoint import save_checkpoint\n"
         "model = create_model('feratt_rep_cls', num_classes=4, width=0.25)\n"
         "try:\n    save_checkpoint(sys.argv[1], model)\n"
         "except OSError as err:\n    print(err); sys.exit(1)\n"

@@ -314,6 +314,6 @@ def write_fold_report(records: Sequence[dict[str, Any]], out_dir: str | Path) ->
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = out_dir / "folds.md"
-    table.write_text(fold_table_markdown(accuracies))
+    write_text(table, fold_table_markdown(accuracies))
     figure = plot_fold_accuracies(accuracies, out_dir / "fold_accuracy.png")
     return {"folds": table, "fold_figure": figure}
