@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import struct
 import zlib
 
 import cv2
+import numpy as np
 import pytest
 from native_layouts import write_ckplus, write_folder
 
@@ -120,3 +122,50 @@ def test_info_refuses_a_header_over_the_pixel_limit(tmp_path, face_pixels, capsy
     assert main(["data", "info", str(root), "--skip-corrupt"]) == 0
     out = capsys.readouterr().out
     assert "faces: 6\n" in out and f"huge.png: {message}" in out
+
+
+def test_check_finds_exact_and_near_duplicates_across_classes_and_splits(
+    tmp_path, ckplus48_dir, capsys
+):
+    """Real CK+48 faces (the three peak frames of three sequences) in train/test class folders,
+    with planted copies: an exact copy under another class, a relit JPEG in the other split."""
+    root = tmp_path / "set"
+    sources = sorted(ckplus48_dir.glob("happy/S0*.png"))[:9]
+    for split in ("train", "test"):
+        for name in ("happy", "sad"):
+            (root / split / name).mkdir(parents=True)
+    for source in sources[:6]:
+        (root / "train" / "happy" / source.name).write_bytes(source.read_bytes())
+    for source in sources[6:]:
+        (root / "test" / "happy" / source.name).write_bytes(source.read_bytes())
+    planted = sources[0]
+    (root / "train" / "sad" / f"copy_{planted.name}").write_bytes(planted.read_bytes())
+    relit = np.clip(cv2.imread(str(planted), cv2.IMREAD_GRAYSCALE) * 0.8 + 30, 0, 255)
+    cv2.imwrite(str(root / "test" / "sad" / "relit.jpg"), relit.astype(np.uint8))
+    report = tmp_path / "report.json"
+    assert main(["data", "check", str(root), "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "faces: 11\nexact duplicates: 1 groups\n" in out
+    assert "exact duplicate pairs: 1 (different classes 1, same split 1)" in out
+    pairs = json.loads(report.read_text())["pairs"]
+    assert pairs["exact"]["all"] == 1
+    # The relit copy is near its source and the exact copy (other class, split); the three
+    # peak frames of each sequence are near one another (same class, split).
+    assert pairs["near"]["different splits"] == 2 and pairs["near"]["different classes"] == 1
+    assert f"copy_{planted.name}" in out and "relit.jpg" in out
+
+
+def test_check_counts_pairs_across_subjects(tmp_path, ckplus48_dir, capsys):
+    """CK+48 names its subjects: a face filed again under another subject is a cross-subject pair
+    (which subject-independent folds would put on both sides)."""
+    root = tmp_path / "ckplus48"
+    for name in ("happy", "surprise"):
+        (root / name).mkdir(parents=True)
+        for source in sorted((ckplus48_dir / name).glob("*.png"))[:3]:
+            (root / name / source.name).write_bytes(source.read_bytes())
+    copied = sorted((root / "happy").glob("*.png"))[0]
+    (root / "surprise" / "S999_001_00000001.png").write_bytes(copied.read_bytes())
+    assert main(["data", "check", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "exact duplicate pairs: 1 (different classes 1, different subjects 1)" in out
+    assert "near-duplicate pairs (pHash within 8 of 64 bits, pixel correlation >= 0.99)" in out

@@ -35,6 +35,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prepare.add_argument("--workers", type=int, help="decoding threads")
     prepare.set_defaults(func=run_prepare)
 
+    check = actions.add_parser(
+        "check", help="exact and near-duplicate faces within and across classes, subjects, splits"
+    )
+    common(check)
+    check.add_argument(
+        "--max-distance",
+        type=int,
+        default=8,
+        help="near duplicates: perceptual hashes at most this many of 64 bits apart (default 8)",
+    )
+    check.add_argument(
+        "--min-correlation",
+        type=float,
+        default=0.99,
+        help="near duplicates: pixel correlation of their 32x32 grey copies (default 0.99)",
+    )
+    check.add_argument("--examples", type=int, default=10, help="pairs listed per kind")
+    check.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    check.set_defaults(func=run_check)
+
 
 @contextmanager
 def _suggest_skipping(args: argparse.Namespace, missing_files: bool = True) -> Iterator[None]:
@@ -130,4 +150,26 @@ def run_prepare(args: argparse.Namespace) -> int:
         print(f"no face detected in {prepared.meta['undetected']} image(s): whole image used")
     print(f"preview: {preview}")
     _print_skipped([tuple(item) for item in prepared.meta.get("skipped", [])])
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    import json
+
+    from feratt.data.duplicates import face_keys, find_duplicates, report_lines
+    from feratt.fileio import write_text
+
+    if not 0 <= args.max_distance <= 64:
+        raise ValueError(f"--max-distance must be 0-64 bits; got {args.max_distance}")
+    if not -1 <= args.min_correlation <= 1:
+        raise ValueError(f"--min-correlation must be in [-1, 1]; got {args.min_correlation}")
+    dataset = _open(args)
+    with _suggest_skipping(args):
+        keys = face_keys(dataset)
+    report = find_duplicates(keys, args.max_distance, args.min_correlation, args.examples)
+    for line in report_lines(report):
+        print(line)
+    if args.json:
+        write_text(args.json, json.dumps(report.to_dict(), indent=1) + "\n")
+    _print_skipped(dataset.skipped)
     return 0
