@@ -196,3 +196,25 @@ def test_a_full_disk_keeps_the_rows_already_done(
     rows = json.loads((out / "predictions.json").read_text())
     assert [Path(row["path"]).name[0] for row in rows] == ["0", "1", "2", "3"]
     assert not list(out.glob(".*.tmp"))
+
+
+def test_a_batch_holds_a_bounded_number_of_decoded_pixels(
+    checkpoint, fer_crops, tmp_path, monkeypatch
+):
+    """Batches close at BATCH_PIXELS decoded pixels, not only at --batch-size images."""
+    from feratt.inference import files
+    from feratt.inference.recognizer import Recognizer
+
+    sizes = []
+    predict_batch = Recognizer.predict_batch
+
+    def recorded(self, images, detect=True):
+        sizes.append(sum(image.shape[0] * image.shape[1] for image in images))
+        return predict_batch(self, images, detect)
+
+    monkeypatch.setattr(Recognizer, "predict_batch", recorded)
+    monkeypatch.setattr(files, "BATCH_PIXELS", 2 * 48 * 48)
+    argv = ["predict", *map(str, fer_crops[:5]), "-c", str(checkpoint), "--no-detect"]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--no-images"]) == 0
+    assert sizes == [2 * 2304, 2 * 2304, 2304]
+    assert len(json.loads((tmp_path / "out" / "predictions.json").read_text())) == 5

@@ -94,7 +94,7 @@ def predict_files(
     written as each image is done: when a later step fails (a full disk, say) the table holds the
     rows of the images done before. Images of more than `max_pixels` pixels (None: no limit)
     are refused from their header; a batch holds at most
-    `batch_size` images and `BATCH_PIXELS` decoded pixels (or one larger image).
+    `batch_size` images and `BATCH_PIXELS` decoded pixels (a larger image alone).
     """
     if table_format not in ("json", "csv"):
         raise ValueError(f"unknown table format {table_format!r}; expected 'json' or 'csv'")
@@ -163,18 +163,23 @@ def _image_batches(
     run: PredictionRun,
     report: Reporter,
 ) -> Iterator[dict[Path, np.ndarray]]:
-    """The decodable images among `paths` in batches of at most `size` images and about
-    `BATCH_PIXELS` pixels; the others are reported and recorded as failures."""
+    """The decodable images among `paths` in batches of at most `size` images and
+    `BATCH_PIXELS` pixels (a larger image alone); the others are reported and recorded as
+    failures."""
     batch: dict[Path, np.ndarray] = {}
     pixels = 0
     for path in paths:
         try:
-            batch[path] = load_image(path, max_pixels=max_pixels)
+            picture = load_image(path, max_pixels=max_pixels)
         except (OSError, ValueError) as err:
             _fail(run, report, path, str(err))
             continue
-        pixels += batch[path].shape[0] * batch[path].shape[1]
-        if len(batch) >= size or pixels >= BATCH_PIXELS:
+        if batch and pixels + picture.shape[0] * picture.shape[1] > BATCH_PIXELS:
+            yield batch
+            batch, pixels = {}, 0
+        batch[path] = picture
+        pixels += picture.shape[0] * picture.shape[1]
+        if len(batch) >= size:
             yield batch
             batch, pixels = {}, 0
     if batch:
