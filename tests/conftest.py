@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import resource
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,3 +82,27 @@ def install_pretrained(
         return path
 
     return install
+
+
+@pytest.fixture
+def file_size_limited() -> Callable[..., subprocess.CompletedProcess]:
+    """`file_size_limited(argv, limit_bytes)`: run `argv` in a process that cannot grow any file
+    past `limit_bytes` (RLIMIT_FSIZE): a write beyond it fails with EFBIG as on a full disk,
+    leaving the file cut at the limit. `argv` may start with "feratt" for the command line."""
+
+    def run(argv: list[str], limit_bytes: int) -> subprocess.CompletedProcess:
+        def limit() -> None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+        if argv[0] == "feratt":
+            argv = [sys.executable, "-c", _FERATT_MAIN, *argv[1:]]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=600, preexec_fn=limit)
+
+    return run
+
+
+_FERATT_MAIN = (
+    "import sys, torch; torch.set_num_threads(1); from feratt.cli import main; "
+    "sys.exit(main(sys.argv[1:]))"
+)

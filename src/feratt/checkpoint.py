@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from feratt.config import ModelConfig
+from feratt.fileio import torch_save
 from feratt.models import FERAtt, create_model
 from feratt.models._state import describe_mismatch
 
@@ -53,7 +54,8 @@ def save_checkpoint(
     classes: Sequence[str] | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write `model` (with its `.config`), class names and JSON-like metadata to `path`."""
+    """Write `model` (with its `.config`), class names and JSON-like metadata to `path` (through a
+    temporary file beside it, so a failed write leaves any previous file intact)."""
     path = Path(path)
     model = getattr(model, "_orig_mod", model)  # unwrap torch.compile
     config = getattr(model, "config", None)
@@ -77,8 +79,7 @@ def save_checkpoint(
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(payload, path)
-    return path
+    return torch_save(payload, path)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:

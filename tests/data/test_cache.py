@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 from native_layouts import write_jaffe, write_rafdb
@@ -61,3 +62,18 @@ def test_split_selections_of_one_folder_are_cached_side_by_side(tmp_path, face_p
     assert len(entries(cache_dir)) == 2  # preparing "test" must not evict "train"
     again = prepare_cached(open_dataset(root, split="train"), cache_dir, size=32)
     assert again.meta["cache_hit"] and len(again) == len(train)
+
+
+def test_a_full_disk_leaves_no_partial_cache_entry(tmp_path, ckplus48_dir, file_size_limited):
+    """An entry whose arrays cannot all be written (RLIMIT_FSIZE: EFBIG, as a full disk) never
+    appears: its temporary folder is removed, and the next run prepares the faces again."""
+    cache_dir = tmp_path / "cache"
+    command = ["feratt", "data", "prepare", str(ckplus48_dir), "--out", str(cache_dir)]
+    run = file_size_limited(command, 100_000)  # masks.npy fits, faces.npy (3.9 MB) does not
+    assert run.returncode == 1, run.stderr[-2000:]
+    (error,) = run.stderr.splitlines()
+    assert re.fullmatch(r"feratt data: error: \S+/faces\.npy: write cut short, is the disk "
+                        r"full\? \(\d+ requested and \d+ written\)", error)  # fmt: skip
+    assert list(cache_dir.iterdir()) == []
+    prepared = prepare_cached(open_dataset(ckplus48_dir), cache_dir, size=64)
+    assert not prepared.meta["cache_hit"] and len(entries(cache_dir)) == 1

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
+import struct
+import sys
+import zlib
+from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from skimage import data
 
 from feratt.cli import main
+from feratt.data.io import MAX_IMAGE_PIXELS
 
 
 def test_fer2013_crops_without_detection_give_one_row_per_file(
@@ -110,3 +116,105 @@ def test_non_positive_batch_size_and_threads_are_refused(
     err = capsys.readouterr().err
     assert f"argument {flag}: must be a positive whole number; got '{value}'" in err
     assert "Traceback" not in err and not out.exists()
+
+
+def _png_bomb(path, side: int) -> None:
+    """A real, valid grey PNG of side x side zero pixels, written without holding them: a
+    20000-pixel side is 400 megapixels in about 390 KB."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    compressor, row, parts = zlib.compressobj(9), bytes(side + 1), []
+    for _ in range(0, side, 500):
+        parts.append(compressor.compress(row * 500))
+    parts.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+
+
+def test_an_image_past_the_pixel_limit_is_refused_from_its_header(
+    checkpoint, fer_crops, tmp_path, file_size_limited
+):
+    """A 390 KB PNG of 20000x20000 pixels is refused, named with the limit, before decoding
+    (the process stays far below the 1.2 GB its pixels would take); the other files are done."""
+    bomb = tmp_path / "a_bomb.png"
+    _png_bomb(bomb, 20000)
+    assert bomb.stat().st_size < 500_000
+    out = tmp_path / "out"
+    code = (
+        "import resource, sys, torch; torch.set_num_threads(1); from feratt.cli import main\n"
+        "status = main(sys.argv[1:])\n"
+        "print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024); "
+        "sys.exit(status)"
+    )
+    argv = ["predict", str(bomb), str(fer_crops[0]), "-c", str(checkpoint), "--no-detect"]
+    run = file_size_limited([sys.executable, "-c", code, *argv, "--out", str(out)], 2**40)
+    assert run.returncode == 1, run.stderr[-2000:]
+    assert (
+        f"skipped {bomb}: image file {bomb} has over 178,956,970 pixels, over the limit of "
+        "50,000,000"
+    ) in run.stderr
+    assert "1 file(s), 1 face(s), 1 skipped" in run.stderr
+    assert int(run.stdout.split()[-1]) < 1_000_000_000
+    rows = json.loads((out / "predictions.json").read_text())
+    assert [row["path"] for row in rows] == [str(fer_crops[0])]
+
+
+def test_max_pixels_sets_the_limit(checkpoint, fer_crops, tmp_path, capsys):
+    argv = ["predict", *map(str, fer_crops[:2]), "-c", str(checkpoint), "--no-detect"]
+    assert main([*argv, "--max-pixels", "2304"]) == 0  # 48x48 crops: at the limit
+    assert "2 file(s), 2 face(s), 0 skipped" in capsys.readouterr().err
+    assert main([*argv, "--max-pixels", "2303"]) == 1
+    err = capsys.readouterr().err
+    assert f"image file {fer_crops[1]} has 2,304 pixels (48x48), over the limit of 2,303" in err
+    assert "0 file(s), 0 face(s), 2 skipped" in err
+    assert MAX_IMAGE_PIXELS == 50_000_000  # the number --help quotes
+
+
+def test_a_full_disk_keeps_the_rows_already_done(
+    checkpoint, fer_crops, tmp_path, file_size_limited
+):
+    """When writing the pictures of the fourth image fails (RLIMIT_FSIZE: EFBIG, as a full disk),
+    the run stops with a one-line error and predictions.json holds the rows done before."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index, crop in enumerate(fer_crops[:3]):
+        (folder / f"{index}_{crop.name}").write_bytes(crop.read_bytes())
+    noise = np.random.default_rng(0).integers(0, 256, (600, 600, 3), dtype=np.uint8)
+    cv2.imwrite(str(folder / "3_noise.png"), noise)  # its annotated copy passes the limit
+    (folder / "4_after.jpg").write_bytes(fer_crops[3].read_bytes())
+    out = tmp_path / "out"
+    command = ["feratt", "predict", str(folder), "-c", str(checkpoint), "--no-detect"]
+    run = file_size_limited([*command, "--out", str(out)], 200_000)
+    assert run.returncode == 1, run.stderr[-2000:]
+    assert run.stderr.strip().splitlines()[-1] == (
+        f"feratt predict: error: could not write {out / '3_noise_annotated.png'}"
+    )
+    rows = json.loads((out / "predictions.json").read_text())
+    assert [Path(row["path"]).name[0] for row in rows] == ["0", "1", "2", "3"]
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_a_batch_holds_a_bounded_number_of_decoded_pixels(
+    checkpoint, fer_crops, tmp_path, monkeypatch
+):
+    """Batches close at BATCH_PIXELS decoded pixels, not only at --batch-size images."""
+    from feratt.inference import files
+    from feratt.inference.recognizer import Recognizer
+
+    sizes = []
+    predict_batch = Recognizer.predict_batch
+
+    def recorded(self, images, detect=True):
+        sizes.append(sum(image.shape[0] * image.shape[1] for image in images))
+        return predict_batch(self, images, detect)
+
+    monkeypatch.setattr(Recognizer, "predict_batch", recorded)
+    monkeypatch.setattr(files, "BATCH_PIXELS", 2 * 48 * 48)
+    argv = ["predict", *map(str, fer_crops[:5]), "-c", str(checkpoint), "--no-detect"]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--no-images"]) == 0
+    assert sizes == [2 * 2304, 2 * 2304, 2304]
+    assert len(json.loads((tmp_path / "out" / "predictions.json").read_text())) == 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import sys
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,23 @@ def test_fewer_class_names_than_outputs_is_named_at_load(tmp_path: Path) -> None
         ValueError, match=r"model.pt: 2 class names \['happy', 'sad'\] for a model "
     ):
         load_checkpoint(path)
+
+
+def test_a_full_disk_keeps_the_previous_model_file(tmp_path: Path, file_size_limited) -> None:
+    """A save that cannot finish (RLIMIT_FSIZE: EFBIG, as a full disk) names the file and leaves
+    the previous one whole, with no temporary file beside it."""
+    path = save_checkpoint(tmp_path / "model-best.pt", _model(), classes=CLASSES)
+    before = path.read_bytes()
+    code = (
+        "import sys; from feratt import create_model\n"
+        "from feratt.checkpoint import save_checkpoint\n"
+        "model = create_model('feratt_rep_cls', num_classes=4, width=0.25)\n"
+        "try:\n    save_checkpoint(sys.argv[1], model)\n"
+        "except OSError as err:\n    print(err); sys.exit(1)\n"
+    )
+    run = file_size_limited([sys.executable, "-c", code, str(path)], len(before) + 1000)
+    assert run.returncode == 1, run.stderr[-2000:]
+    assert run.stdout.strip() == f"[Errno 27] File too large: '{path}'"
+    assert path.read_bytes() == before
+    assert load_checkpoint(path).classes == CLASSES
+    assert [p.name for p in tmp_path.iterdir()] == ["model-best.pt"]

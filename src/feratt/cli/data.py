@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SKIP_HINT = "rerun with --skip-corrupt to leave such files out and list them"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,11 +35,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prepare.add_argument("--workers", type=int, help="decoding threads")
     prepare.set_defaults(func=run_prepare)
 
+    check = actions.add_parser(
+        "check", help="exact and near-duplicate faces within and across classes, subjects, splits"
+    )
+    common(check)
+    check.add_argument(
+        "--max-distance",
+        type=int,
+        default=8,
+        help="near duplicates: perceptual hashes at most this many of 64 bits apart (default 8)",
+    )
+    check.add_argument(
+        "--min-correlation",
+        type=float,
+        default=0.99,
+        help="near duplicates: pixel correlation of their 32x32 grey copies (default 0.99)",
+    )
+    check.add_argument("--examples", type=int, default=10, help="pairs listed per kind")
+    check.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    check.set_defaults(func=run_check)
+
+
+@contextmanager
+def _suggest_skipping(args: argparse.Namespace, missing_files: bool = True) -> Iterator[None]:
+    """Unreadable entries (and, while decoding, missing files) fail with a hint to skip them."""
+    from feratt.data.datasets.base import CorruptEntryError
+
+    skippable = (CorruptEntryError, FileNotFoundError) if missing_files else CorruptEntryError
+    try:
+        yield
+    except skippable as err:
+        if args.skip_corrupt:
+            raise
+        raise type(err)(f"{err} ({SKIP_HINT})") from err
+
 
 def _open(args: argparse.Namespace):
     from feratt.data import open_dataset
 
-    return open_dataset(args.path, args.format, args.split, args.skip_corrupt)
+    with _suggest_skipping(args, missing_files=False):  # a missing data set path is no entry
+        return open_dataset(args.path, args.format, args.split, args.skip_corrupt)
 
 
 def _print_skipped(skipped: list) -> None:
@@ -52,6 +91,11 @@ def run_info(args: argparse.Namespace) -> int:
     import numpy as np
 
     dataset = _open(args)
+    listed = len(dataset)
+    with _suggest_skipping(args):
+        # Without --verify, each image file is probed (stat, open, header): a symlink loop or an
+        # unreadable file is no face.
+        dataset = dataset.checked(decode=args.verify)
     print(f"format: {dataset.format_name}")
     print(f"root: {dataset.root}")
     splits = ", ".join(f"{name} {count}" for name, count in dataset.split_counts().items())
@@ -71,8 +115,7 @@ def run_info(args: argparse.Namespace) -> int:
     for reason, count in dataset.dropped.items():
         print(f"left out by the protocol: {count} ({reason})")
     if args.verify:
-        readable = sum(1 for _ in dataset)
-        print(f"verified: {readable} of {len(dataset)} faces decode")
+        print(f"verified: {len(dataset)} of {listed} faces decode")
     _print_skipped(dataset.skipped)
     return 0
 
@@ -87,14 +130,15 @@ def run_prepare(args: argparse.Namespace) -> int:
 
     dataset = _open(args)
     Path(args.out).mkdir(parents=True, exist_ok=True)  # an unwritable --out fails before decoding
-    prepared = prepare_cached(
-        dataset,
-        args.out,
-        size=args.size,
-        channels=args.channels,
-        detect=args.detect,
-        workers=args.workers,
-    )
+    with _suggest_skipping(args):
+        prepared = prepare_cached(
+            dataset,
+            args.out,
+            size=args.size,
+            channels=args.channels,
+            detect=args.detect,
+            workers=args.workers,
+        )
     preview = Path(args.out) / f"preview-{Path(prepared.meta['cache_path']).name}.png"
     grid = preview_grid(prepared)
     cv2.imwrite(str(preview), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
@@ -106,4 +150,26 @@ def run_prepare(args: argparse.Namespace) -> int:
         print(f"no face detected in {prepared.meta['undetected']} image(s): whole image used")
     print(f"preview: {preview}")
     _print_skipped([tuple(item) for item in prepared.meta.get("skipped", [])])
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    import json
+
+    from feratt.data.duplicates import face_keys, find_duplicates, report_lines
+    from feratt.fileio import write_text
+
+    if not 0 <= args.max_distance <= 64:
+        raise ValueError(f"--max-distance must be 0-64 bits; got {args.max_distance}")
+    if not -1 <= args.min_correlation <= 1:
+        raise ValueError(f"--min-correlation must be in [-1, 1]; got {args.min_correlation}")
+    dataset = _open(args)
+    with _suggest_skipping(args):
+        keys = face_keys(dataset)
+    report = find_duplicates(keys, args.max_distance, args.min_correlation, args.examples)
+    for line in report_lines(report):
+        print(line)
+    if args.json:
+        write_text(args.json, json.dumps(report.to_dict(), indent=1) + "\n")
+    _print_skipped(dataset.skipped)
     return 0

@@ -61,6 +61,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="video: weight of the past in each face track's probability average (0: off; < 1)",
     )
     parser.add_argument("--max-frames", type=int, help="video/webcam: stop after this many frames")
+    parser.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        metavar="N",
+        help="refuse images of more than N pixels, from their header, before decoding "
+        "(default 50,000,000: feratt.data.io.MAX_IMAGE_PIXELS)",
+    )
     parser.add_argument("--no-images", action="store_true", help="write the table only")
     parser.add_argument(
         "--skip-errors",
@@ -100,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             smooth=args.smooth,
             max_frames=args.max_frames,
+            **({"max_pixels": args.max_pixels} if args.max_pixels else {}),
         )
         failures = len(result.failures)
         print(

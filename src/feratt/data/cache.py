@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import numpy as np
 from feratt.data.datasets import FaceDataset
 from feratt.data.preparation import PREPARE_VERSION, FaceDetector, HaarFaceDetector, prepare_faces
 from feratt.data.records import PreparedFaces
+from feratt.fileio import atomic_folder
 
 ARRAYS = ("faces", "masks", "labels", "subjects", "paths")
 OPTIONAL_ARRAYS = ("soft_labels",)
@@ -50,20 +50,28 @@ def load_cache_entry(folder: str | Path, mmap: bool = True) -> PreparedFaces:
     return PreparedFaces(**arrays, classes=tuple(index["classes"]), meta=meta)
 
 
+def _save_array(path: Path, array: np.ndarray) -> None:
+    try:
+        np.save(path, array, allow_pickle=False)
+    except OSError as err:  # numpy's "N requested and M written" names neither file nor cause
+        if err.filename is not None:
+            raise
+        reason = err.strerror or f"write cut short, is the disk full? ({err})"
+        raise OSError(err.errno, reason, str(path)) from err
+
+
 def _write_entry(folder: Path, prepared: PreparedFaces, index: dict) -> None:
     """Write arrays and index into a temporary sibling, then rename it into place."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        for name in (*ARRAYS, *OPTIONAL_ARRAYS):
-            array = getattr(prepared, name)
-            if array is not None:
-                np.save(tmp / f"{name}.npy", np.asarray(array), allow_pickle=False)
-        (tmp / INDEX).write_text(json.dumps(index, indent=1))
-        os.replace(tmp, folder)
+        with atomic_folder(folder) as tmp:
+            for name in (*ARRAYS, *OPTIONAL_ARRAYS):
+                array = getattr(prepared, name)
+                if array is not None:
+                    _save_array(tmp / f"{name}.npy", np.asarray(array))
+            (tmp / INDEX).write_text(json.dumps(index, indent=1))
     except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not (folder / INDEX).is_file():
+        if not (folder / INDEX).is_file():  # else another process wrote the same entry first
             raise
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -109,6 +110,31 @@ def _check_pixels(size: tuple[int, int] | None, name: str, max_pixels: int) -> N
             f"image file {name} has {size[0] * size[1]:,} pixels ({size[0]}x{size[1]}), over "
             f"the limit of {max_pixels:,}"
         )
+
+
+_PROBE_BYTES = 65536
+
+
+def probe_image(path: str | Path, max_pixels: int | None = MAX_IMAGE_PIXELS) -> str | None:
+    """What keeps the file at `path` from being a usable image, found without decoding it (a
+    symlink loop, a dangling link, not a regular file, empty, unreadable, a header over
+    `max_pixels`), or None. Reads at most 64 KiB."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            return "not a regular file"
+        if info.st_size == 0:
+            return "empty (0 bytes)"
+        with open(path, "rb") as handle:
+            data = np.frombuffer(handle.read(_PROBE_BYTES), np.uint8)
+    except OSError as err:
+        return err.strerror or str(err)
+    if max_pixels is not None:
+        try:
+            _check_pixels(_header_size(data, os.fspath(path), max_pixels), path, max_pixels)
+        except ImageTooLargeError as err:
+            return str(err).removeprefix(f"image file {path} ")
+    return None
 
 
 def to_channels(image: np.ndarray, channels: int) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 
 from feratt.data.preparation import ellipse_mask, image_transform, warp
 from feratt.data.records import PreparedFaces
+from feratt.fileio import atomic_write
 
 PACK_VERSION = 1
 # LZMA2 with 4 literal context bits suits predictor residuals (measured on FER2013).
@@ -133,7 +134,7 @@ def save_pack(
     arrays["index"] = np.frombuffer(json.dumps(index).encode(), np.uint8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:  # a file handle keeps numpy from appending ".npz"
+    with atomic_write(path, "wb") as handle:  # a file handle keeps numpy from appending ".npz"
         np.savez(handle, **arrays)
     return path
 

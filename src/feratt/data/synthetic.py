@@ -19,6 +19,7 @@ from feratt.data.compositing import (
     background_roles,
 )
 from feratt.data.records import PreparedFaces
+from feratt.fileio import atomic_write
 
 
 def backgrounds_for(
@@ -123,7 +124,7 @@ def save_synthetic_set(
         "masks": _to_uint8(batch.mask),
     }
     labels = batch.label.tolist() if batch.label is not None else [None] * len(batch)
-    with open(out_dir / "labels.csv", "w", newline="") as handle:
+    with atomic_write(out_dir / "labels.csv", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "label", "class"] + (["source"] if sources else []))
         for i, label in enumerate(labels):

@@ -16,6 +16,7 @@ from feratt.config import ExperimentConfig
 from feratt.engine.datamodule import FERAttDataModule
 from feratt.engine.experiment import fit_and_evaluate
 from feratt.engine.reporting import load_evaluations, paper_table, write_paper_table
+from feratt.fileio import write_text
 
 EVAL_DIR = "eval"
 
@@ -66,7 +67,7 @@ def summarise(config: ExperimentConfig) -> list[dict[str, Any]]:
     write_paper_table(rows, root)
     folds = sorted(int(p.parent.name.removeprefix("fold")) for p in folders)
     summary = {"name": config.name, "folds": config.data.folds, "evaluated": folds, "rows": rows}
-    (root / "cv_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text(root / "cv_summary.json", json.dumps(summary, indent=2) + "\n")
     return rows
 
 

@@ -34,6 +34,7 @@ from feratt.engine.reporting import (
     write_paper_table,
     write_tsne_plots,
 )
+from feratt.fileio import write_text
 
 # BU-3DFE's seven classes (the basic expressions without contempt).
 DEMO_CLASSES = ("neutral", "happy", "surprise", "sad", "anger", "disgust", "fear")
@@ -190,8 +191,7 @@ def _write_markdown(report: DemoReport, settings: DemoSettings, counts: dict[str
     ]
     lines += ["", "Per-model evaluations (JSON, Markdown, confusion matrices): `eval/`.", ""]
     path = out / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    return write_text(path, "\n".join(lines))
 
 
 def demo_datamodule(settings: DemoSettings) -> FERAttDataModule:

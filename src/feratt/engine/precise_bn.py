@@ -76,6 +76,13 @@ class PreciseBatchNorm(Callback):
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
         self._stale = True
 
+    # In checkpoints, so that a resumed run refreshes exactly when the uninterrupted one would.
+    def state_dict(self) -> dict[str, Any]:
+        return {"stale": self._stale}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._stale = bool(state_dict.get("stale", self._stale))
+
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
             self._refresh(trainer, pl_module)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from feratt.engine.metrics import mean_std
+from feratt.fileio import atomic_write, write_text
 
 MODEL_TITLES: dict[str, str] = {
     "preactresnet18": "PreActResNet18",
@@ -87,8 +88,8 @@ def write_evaluation(record: dict[str, Any], out_dir: str | Path, name: str) -> 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / f"{name}.json", "markdown": out_dir / f"{name}.md"}
-    paths["json"].write_text(json.dumps(record, indent=2) + "\n")
-    paths["markdown"].write_text(evaluation_markdown(record))
+    write_text(paths["json"], json.dumps(record, indent=2) + "\n")
+    write_text(paths["markdown"], evaluation_markdown(record))
     for predictor in PREDICTORS:
         if predictor in record:
             paths[f"confusion_{predictor}"] = plot_confusion_matrix(
@@ -213,8 +214,8 @@ def write_paper_table(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> di
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out_dir / "results.md", "csv": out_dir / "results.csv"}
-    paths["markdown"].write_text(paper_table_markdown(rows))
-    with paths["csv"].open("w", newline="") as handle:
+    write_text(paths["markdown"], paper_table_markdown(rows))
+    with atomic_write(paths["csv"], newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["model", "predictor", "test", "metric", "mean", "std", "folds"])
         for row in rows:
@@ -232,12 +233,13 @@ def save_embeddings(path: str | Path, embeddings: Any, labels: Any, classes: Seq
     """Store test embeddings (N, d) and their labels for t-SNE plots (`feratt report`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        path,
-        embeddings=np.asarray(embeddings, dtype=np.float32),
-        labels=np.asarray(labels, dtype=np.int64),
-        classes=np.asarray(classes),
-    )
+    with atomic_write(path, "wb") as handle:  # a file handle keeps numpy from appending ".npz"
+        np.savez_compressed(
+            handle,
+            embeddings=np.asarray(embeddings, dtype=np.float32),
+            labels=np.asarray(labels, dtype=np.int64),
+            classes=np.asarray(classes),
+        )
     return path
 
 
@@ -312,6 +314,6 @@ def write_fold_report(records: Sequence[dict[str, Any]], out_dir: str | Path) ->
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = out_dir / "folds.md"
-    table.write_text(fold_table_markdown(accuracies))
+    write_text(table, fold_table_markdown(accuracies))
     figure = plot_fold_accuracies(accuracies, out_dir / "fold_accuracy.png")
     return {"folds": table, "fold_figure": figure}

@@ -2,13 +2,22 @@
 
 The run folder holds ``config.yaml``, ``checkpoints/`` (Lightning: periodic, ``best.ckpt`` on the
 validation accuracy, ``last.ckpt``), ``csv/`` and ``tensorboard/`` logs, and the feratt-format
-``model-best.pt`` and ``model-last.pt``. Re-running the same config resumes from ``last.ckpt``.
+``model-best.pt`` and ``model-last.pt``. Re-running the same config resumes from ``last.ckpt``
+(or, when that file cannot be read, from the newest periodic checkpoint that can, with a warning)
+and reaches exactly the steps, validations and best model of an uninterrupted run. Every file is
+written to a temporary file in its folder and then renamed (`feratt.fileio.atomic_write`).
+
+Lightning resumes a checkpoint written at the ``on_train_batch_end`` of an epoch's last batch as
+if that epoch's validation had run, and may run the next epoch twice; no such checkpoint is
+written here (`PeriodicCheckpoint`), and one left by an older feratt is not resumed.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -25,6 +34,7 @@ from lightning.pytorch.callbacks import (
     TQDMProgressBar,
 )
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 
 from feratt.checkpoint import load_checkpoint, save_checkpoint
@@ -35,9 +45,16 @@ from feratt.engine.datamodule import FERAttDataModule
 from feratt.engine.module import FERAttModule
 from feratt.engine.precise_bn import PreciseBatchNorm
 from feratt.engine.visdom_logger import VisdomLogger
+from feratt.fileio import atomic_write, torch_save
 from feratt.pretrained import DEFAULT_PRETRAINED, load_pretrained
 
 BEST_METRIC = "val/acc"
+LAST_CHECKPOINT = "last.ckpt"
+PERIODIC_PATTERN = "epoch=*-step=*.ckpt"
+
+
+class ResumeWarning(UserWarning):
+    """A run folder's checkpoint could not be resumed; an older one (or none) is used instead."""
 
 
 @dataclass(frozen=True)
@@ -79,13 +96,64 @@ def _loggers(config: ExperimentConfig) -> list[Logger]:
     return loggers
 
 
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint files through `atomic_write`: Lightning's own writer stages the file
+    in the system's temp folder and moves it, which is a copy (not atomic) across file systems."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} does not take storage_options")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        torch_save(checkpoint, path)
+
+
+class PeriodicCheckpoint(ModelCheckpoint):
+    """Periodic checkpoints and ``last.ckpt``, never written mid-way through an epoch's end.
+
+    A step period that falls on an epoch's last batch is saved at that epoch's
+    ``on_train_epoch_end`` instead (after its validation and the other epoch-end hooks), and
+    epoch periods are always saved there; Lightning resumes a checkpoint written at the last
+    batch's ``on_train_batch_end`` past the epoch's validation. Files of the same name (from a
+    killed run the resumed one replays) are overwritten, not versioned.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(save_on_train_epoch_end=True, enable_version_counter=False, **kwargs)
+        self._due_at_epoch_end = False
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if batch_idx + 1 >= trainer.num_training_batches:
+            every = self._every_n_train_steps
+            self._due_at_epoch_end = every > 0 and trainer.global_step % every == 0
+            return
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        due, self._due_at_epoch_end = self._due_at_epoch_end, False
+        if due and not self._should_skip_saving_checkpoint(trainer):
+            candidates = self._monitor_candidates(trainer)
+            self._save_topk_checkpoint(trainer, candidates)
+            self._save_last_checkpoint(trainer, candidates)
+
+
 class FinalStageCheckpoint(ModelCheckpoint):
     """Keeps the best validation of the whole network only: while a staged FERAtt run trains
     G_rep alone (``train.classifier_warmup_steps``), I_att is still the input, and such a model
     would be a plain PreActResNet18 reported as FERAtt."""
 
     def __init__(self, first_step: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        # A best.ckpt left by a killed run is replaced, not versioned, by the resumed run.
+        super().__init__(enable_version_counter=False, **kwargs)
         self.first_step = first_step
 
     def _scores(self, trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
@@ -107,7 +175,7 @@ def _callbacks(config: ExperimentConfig) -> tuple[list[Callback], ModelCheckpoin
         if train.checkpoint_every_n_steps > 0
         else {"every_n_epochs": train.checkpoint_every_n_epochs}
     )
-    periodic = ModelCheckpoint(
+    periodic = PeriodicCheckpoint(
         dirpath=checkpoints,
         filename="{epoch:03d}-{step:07d}",
         save_top_k=-1,
@@ -123,7 +191,8 @@ def _callbacks(config: ExperimentConfig) -> tuple[list[Callback], ModelCheckpoin
         save_top_k=1,
         auto_insert_metric_name=False,
     )
-    callbacks: list[Callback] = [periodic, best]
+    # The best model's callback goes first: last.ckpt then holds its state after this epoch.
+    callbacks: list[Callback] = [best, periodic]
     if train.precise_bn_batches > 0:
         callbacks.append(PreciseBatchNorm(train.precise_bn_batches))
     if train.lr_schedule != "fixed" or train.lr_warmup_steps > 0:
@@ -152,6 +221,7 @@ def build_trainer(
         max_epochs=train.max_epochs,
         max_steps=train.max_steps,
         callbacks=[*callbacks, *extra_callbacks],
+        plugins=[AtomicCheckpointIO()],
         logger=_loggers(config),
         default_root_dir=config.run_dir,
         log_every_n_steps=train.log_every_n_steps,
@@ -187,6 +257,65 @@ def initialise_from(model: nn.Module, source: str) -> str:
     return f"{len(same)} of {len(target)} tensors" + (
         f"; fresh: {', '.join(fresh[:6])}{' ...' if len(fresh) > 6 else ''}" if fresh else ""
     )
+
+
+def _resume_problem(path: Path) -> str | None:
+    """Why the Lightning checkpoint at `path` cannot be resumed exactly, or None."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, not a torch file, unreadable, ...
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        return f"cannot be read ({reason})"
+    try:
+        batches = payload["loops"]["fit_loop"]["epoch_loop.batch_progress"]
+        current = batches["current"]
+        at_last_batch_end = batches["is_last_batch"] and (
+            current["completed"] == current["processed"] - 1
+        )
+    except (KeyError, TypeError):
+        return "is not a Lightning training checkpoint (it has no training-loop state)"
+    if at_last_batch_end:
+        return (
+            "was written at the end of an epoch's last batch, before the epoch's validation "
+            "(by an older feratt); Lightning would resume it past that validation"
+        )
+    return None
+
+
+def _newest_first(paths: Sequence[Path]) -> list[Path]:
+    def key(path: Path) -> tuple[int, int, float]:
+        found = re.match(r"epoch=(\d+)-step=(\d+)", path.name)
+        epoch, step = (int(found[1]), int(found[2])) if found else (-1, -1)
+        return step, epoch, path.stat().st_mtime
+
+    return sorted(paths, key=key, reverse=True)
+
+
+def resume_checkpoint(checkpoints: str | Path) -> Path | None:
+    """The checkpoint a rerun of a run folder continues from: ``last.ckpt``, or, when that is
+    missing or cannot be resumed (truncated, unreadable...), the newest periodic checkpoint that
+    can, with a `ResumeWarning` naming each file passed over; None when there is none."""
+    folder = Path(checkpoints)
+    last = folder / LAST_CHECKPOINT
+    candidates = [last] if last.is_file() else []
+    candidates += _newest_first([p for p in folder.glob(PERIODIC_PATTERN) if p.is_file()])
+    skipped = []
+    for path in candidates:
+        problem = _resume_problem(path)
+        if problem is None:
+            if skipped:
+                warnings.warn(
+                    f"{'; '.join(skipped)}: resuming from {path} instead", ResumeWarning, 2
+                )
+            return path
+        skipped.append(f"checkpoint {path} {problem}")
+    if skipped:
+        warnings.warn(
+            f"{'; '.join(skipped)}: no checkpoint to resume, training from the start",
+            ResumeWarning,
+            2,
+        )
+    return None
 
 
 def fit(
@@ -225,10 +354,10 @@ def fit(
     trainer, best = build_trainer(config, callbacks)
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    last = run_dir / "checkpoints" / "last.ckpt"
-    resume_from = last if config.train.resume and last.is_file() else None
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+        with atomic_write(run_dir / "config.yaml") as handle:
+            handle.write(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    resume_from = resume_checkpoint(run_dir / "checkpoints") if config.train.resume else None
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     metadata: dict[str, Any] = {

@@ -10,14 +10,16 @@ import glob
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from feratt.data.io import IMAGE_EXTENSIONS
+from feratt.data.io import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS
+from feratt.fileio import atomic_write
 from feratt.inference.images import VIDEO_SUFFIXES, load_image
 from feratt.inference.recognizer import FaceResult, Recognizer
 from feratt.inference.render import annotate, attention_panel
@@ -82,12 +84,17 @@ def predict_files(
     max_frames: int | None = None,
     progress: bool = True,
     report: Reporter = _stderr,
+    max_pixels: int | None = MAX_IMAGE_PIXELS,
 ) -> PredictionRun:
     """Predict every image and video in ``inputs``.
 
     With ``out_dir``: writes ``predictions.<json|csv>``, and per image ``<stem>_annotated.png``
     and ``<stem>_face<i>_attention.png`` (when ``write_images``); per video an annotated mp4 and
-    a timeline CSV. Without it, the table goes to stdout and videos are refused.
+    a timeline CSV. Without it, the table goes to stdout and videos are refused. Table rows are
+    written as each image is done: when a later step fails (a full disk, say) the table holds the
+    rows of the images done before. Images of more than `max_pixels` pixels (None: no limit)
+    are refused from their header; a batch holds at most
+    `batch_size` images and `BATCH_PIXELS` decoded pixels (a larger image alone).
     """
     if table_format not in ("json", "csv"):
         raise ValueError(f"unknown table format {table_format!r}; expected 'json' or 'csv'")
@@ -101,60 +108,82 @@ def predict_files(
     names = _OutputNames()
     videos = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
     images = [p for p in files if p.suffix.lower() not in VIDEO_SUFFIXES]
-    for chunk in _chunks(images, batch_size):
-        pictures = _load_all(chunk, run, report)
-        results = recognizer.predict_batch(list(pictures.values()), detect=detect)
-        for (path, picture), faces in zip(pictures.items(), results, strict=True):
+    with TableWriter(recognizer.classes, table_format, out) as table:
+        if table.path is not None:
+            run.outputs.append(table.path)
+        for pictures in _image_batches(images, batch_size, max_pixels, run, report):
+            results = recognizer.predict_batch(list(pictures.values()), detect=detect)
+            for (path, picture), faces in zip(pictures.items(), results, strict=True):
+                run.files += 1
+                run.faces += len(faces)
+                if not faces:
+                    report(f"{path}: no face found")
+                rows = _rows(path, faces)
+                run.rows.extend(rows)
+                table.write(rows)
+                if out is not None and write_images:
+                    run.outputs.extend(_write_pictures(out, names.stem(path), picture, faces))
+            pictures.clear()
+        for video in videos:
+            if out is None:
+                _fail(run, report, video, "videos need an output folder (--out DIR)")
+                continue
+            try:
+                summary = process_video(
+                    recognizer,
+                    video,
+                    out,
+                    names.stem(video),
+                    batch_size,
+                    smooth,
+                    max_frames,
+                    progress,
+                    detect,
+                )
+            except ValueError as err:
+                _fail(run, report, video, str(err))
+                continue
             run.files += 1
-            run.faces += len(faces)
-            if not faces:
-                report(f"{path}: no face found")
-            run.rows.extend(_rows(path, faces))
-            if out is not None and write_images:
-                run.outputs.extend(_write_pictures(out, names.stem(path), picture, faces))
-    for video in videos:
-        if out is None:
-            _fail(run, report, video, "videos need an output folder (--out DIR)")
-            continue
-        try:
-            summary = process_video(
-                recognizer,
-                video,
-                out,
-                names.stem(video),
-                batch_size,
-                smooth,
-                max_frames,
-                progress,
-                detect,
+            run.faces += summary.faces
+            run.outputs.extend([summary.video_path, summary.timeline_path])
+            report(
+                f"{video}: {summary.frames} frames, {summary.faces} faces -> {summary.video_path}"
             )
-        except ValueError as err:
-            _fail(run, report, video, str(err))
-            continue
-        run.files += 1
-        run.faces += summary.faces
-        run.outputs.extend([summary.video_path, summary.timeline_path])
-        report(f"{video}: {summary.frames} frames, {summary.faces} faces -> {summary.video_path}")
-    table = write_table(run.rows, recognizer.classes, table_format, out)
-    if table is not None:
-        run.outputs.insert(0, table)
     return run
 
 
-def _chunks(items: list[Path], size: int) -> Iterator[list[Path]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+# Decoded pixels a batch of images may hold at once (about 150 MB as RGB), besides its last image.
+BATCH_PIXELS = 50_000_000
 
 
-def _load_all(paths: list[Path], run: PredictionRun, report: Reporter) -> dict[Path, np.ndarray]:
-    """The decodable images among `paths`; the others are reported and recorded as failures."""
-    pictures = {}
+def _image_batches(
+    paths: list[Path],
+    size: int,
+    max_pixels: int | None,
+    run: PredictionRun,
+    report: Reporter,
+) -> Iterator[dict[Path, np.ndarray]]:
+    """The decodable images among `paths` in batches of at most `size` images and
+    `BATCH_PIXELS` pixels (a larger image alone); the others are reported and recorded as
+    failures."""
+    batch: dict[Path, np.ndarray] = {}
+    pixels = 0
     for path in paths:
         try:
-            pictures[path] = load_image(path)
+            picture = load_image(path, max_pixels=max_pixels)
         except (OSError, ValueError) as err:
             _fail(run, report, path, str(err))
-    return pictures
+            continue
+        if batch and pixels + picture.shape[0] * picture.shape[1] > BATCH_PIXELS:
+            yield batch
+            batch, pixels = {}, 0
+        batch[path] = picture
+        pixels += picture.shape[0] * picture.shape[1]
+        if len(batch) >= size:
+            yield batch
+            batch, pixels = {}, 0
+    if batch:
+        yield batch
 
 
 def _fail(run: PredictionRun, report: Reporter, path: Path, message: str) -> None:
@@ -172,21 +201,65 @@ def _rows(path: Path, faces: list[FaceResult]) -> list[dict]:
     return rows
 
 
-def write_table(
-    rows: list[dict], classes: Sequence[str], table_format: str, out_dir: Path | None
-) -> Path | None:
-    """``predictions.json``/``.csv`` in ``out_dir`` (the CSV leaves out embeddings), or stdout."""
-    target = out_dir / f"predictions.{table_format}" if out_dir is not None else None
-    with open(target, "w", newline="") if target else nullcontext(sys.stdout) as handle:
-        if table_format == "json":
-            json.dump(rows, handle, indent=1)
-            handle.write("\n")
+class TableWriter:
+    """``predictions.json``/``.csv`` in `out_dir` (the CSV leaves out embeddings), or stdout,
+    written row by row: a JSON array (as ``json.dump(rows, indent=1)`` writes it) or a CSV.
+
+    The file is written through `atomic_write`: it appears complete at the end, and when the run
+    fails it still appears, closed after the last row that was written in full.
+    """
+
+    def __init__(self, classes: Sequence[str], table_format: str, out_dir: Path | None) -> None:
+        self.format = table_format
+        self.columns = ["path", "face", *FaceResult.table_columns(classes)]
+        self.path = out_dir / f"predictions.{table_format}" if out_dir is not None else None
+        self._stack = ExitStack()
+        self._count = 0
+        self._good = 0
+
+    def __enter__(self) -> TableWriter:
+        if self.path is None:
+            self.handle = sys.stdout
         else:
-            columns = ["path", "face", *FaceResult.table_columns(classes)]
-            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-    return target
+            target = atomic_write(self.path, keep_partial=True, newline="")
+            self.handle = self._stack.enter_context(target)
+        if self.format == "csv":
+            self._csv = csv.DictWriter(self.handle, fieldnames=self.columns, extrasaction="ignore")
+            self._csv.writeheader()
+        else:
+            self.handle.write("[")
+        self._done()
+        return self
+
+    def write(self, rows: list[dict]) -> None:
+        """Append `rows` and flush them."""
+        for row in rows:
+            if self.format == "csv":
+                self._csv.writerow(row)
+            else:
+                text = json.dumps(row, indent=1).replace("\n", "\n ")
+                self.handle.write(("\n " if self._count == 0 else ",\n ") + text)
+            self._count += 1
+        self._done()
+
+    def _done(self) -> None:
+        self.handle.flush()
+        if self.path is not None:
+            self._good = self.handle.tell()
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        try:
+            if error is not None and self.path is not None:
+                self.handle.truncate(self._good)  # drop a row cut short by the failure
+                self.handle.seek(self._good)
+            if self.format == "json":
+                self.handle.write("\n]\n" if self._count else "]\n")
+            self.handle.flush()
+        except OSError:
+            if error is None:
+                raise
+        finally:
+            self._stack.__exit__(kind, error, trace)
 
 
 class _OutputNames:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from feratt.data.io import read_image
+from feratt.data.io import MAX_IMAGE_PIXELS, read_image
 
 ImageInput = str | Path | np.ndarray | Any  # Any: a PIL.Image.Image (PIL is not imported here)
 
@@ -45,10 +45,11 @@ def _to_uint8(image: np.ndarray, name: str) -> np.ndarray:
     raise ValueError(f"{name}: unsupported pixel type {image.dtype} (use uint8, uint16 or float)")
 
 
-def load_image(source: ImageInput) -> np.ndarray:
-    """Any supported image input -> uint8 HxWx3 RGB."""
+def load_image(source: ImageInput, max_pixels: int | None = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Any supported image input -> uint8 HxWx3 RGB; a file of more than `max_pixels` pixels
+    (None: no limit) is refused from its header, before decoding."""
     if isinstance(source, (str, Path)):
-        return to_rgb_uint8(read_image(source), name=str(source))
+        return to_rgb_uint8(read_image(source, max_pixels), name=str(source))
     if isinstance(source, np.ndarray):
         return to_rgb_uint8(source)
     if hasattr(source, "mode") and hasattr(source, "convert"):  # PIL.Image.Image

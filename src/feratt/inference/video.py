@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from feratt.fileio import atomic_write
 from feratt.inference.recognizer import FaceResult, Recognizer
 from feratt.inference.render import annotate
 
@@ -127,7 +128,7 @@ def process_video(
     frame_count = face_count = 0
     columns = ["frame", "time_s", "track", *FaceResult.table_columns(recognizer.classes)]
     bar = _progress(progress, min(known) if known else None, name)
-    with open(timeline_path, "w", newline="") as handle, bar as advance:
+    with atomic_write(timeline_path, keep_partial=True, newline="") as handle, bar as advance:
         table = csv.DictWriter(handle, fieldnames=columns)
         table.writeheader()
         try:

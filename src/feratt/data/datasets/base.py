@@ -14,7 +14,7 @@ from typing import Any, overload
 import cv2
 import numpy as np
 
-from feratt.data.io import read_image
+from feratt.data.io import probe_image, read_image
 from feratt.data.records import FaceRecord
 
 # Users name the shipped splits in several ways; they all map onto these.
@@ -39,6 +39,11 @@ EXPRESSION_CODES: dict[str, str] = {
     "SA": "sad",
     "SU": "surprise",
 }
+
+
+class CorruptEntryError(ValueError):
+    """A face (image file, CSV row, label entry) that cannot be read; opening the data set with
+    ``skip_corrupt=True`` (``--skip-corrupt``) skips and lists such entries instead."""
 
 
 def canonical_split(name: str) -> str:
@@ -150,7 +155,7 @@ class FaceDataset(Sequence[FaceRecord]):
             message = str(err)
             if info.path not in message:
                 message = f"{info.source}: {message}"
-            raise ValueError(message) from err
+            raise CorruptEntryError(message) from err
         return FaceRecord(image, info.label, info.subject, landmarks, info.source)
 
     def read(self, index: int) -> FaceRecord | None:
@@ -162,6 +167,27 @@ class FaceDataset(Sequence[FaceRecord]):
                 raise
             self.skipped.append((self.records[index].source, str(err)))
             return None
+
+    def checked(self, decode: bool = False) -> FaceDataset:
+        """The data set without its unreadable faces, found by decoding every face (`decode`)
+        or, quickly, by probing each image file (`feratt.data.io.probe_image`: symlink loops,
+        unreadable or empty files, no image header...). Raises CorruptEntryError (or
+        FileNotFoundError) at the first bad one unless opened with ``skip_corrupt``; the ones
+        skipped are added to ``skipped``."""
+        good = []
+        for index, info in enumerate(self.records):
+            if decode:
+                if self.read(index) is not None:
+                    good.append(index)
+                continue
+            problem = None if info.row is not None else probe_image(info.path)
+            if problem is None:
+                good.append(index)
+            elif self.skip_corrupt:
+                self.skipped.append((info.source, problem))
+            else:
+                raise CorruptEntryError(f"{info.source}: {problem}")
+        return self if len(good) == len(self) else self.subset(good)
 
     def __iter__(self) -> Iterator[FaceRecord]:
         for index in range(len(self)):
@@ -263,5 +289,5 @@ class SkipLog:
 
     def problem(self, path: str | Path, reason: str) -> None:
         if not self.skip_corrupt:
-            raise ValueError(f"{path}: {reason}")
+            raise CorruptEntryError(f"{path}: {reason}")
         self.skipped.append((str(path), reason))

@@ -75,7 +75,7 @@ def read_pixel_table(path: Path, log: SkipLog) -> PixelTable:
             if not ok:
                 log.problem(f"{path}:{line}", face)
             images.append(face if ok else blank)
-            emotions.append(row["emotion"])
+            emotions.append(row.get("emotion") or "")  # None in a row cut short
             usages.append(row.get("Usage") or "")
             lines.append(line)
             valid.append(ok)
