@@ -65,7 +65,7 @@ def test_without_out_the_table_goes_to_stdout(checkpoint, fer_crops, capsys):
     assert "1 file(s), 1 face(s), 0 skipped" in captured.err
 
 
-def test_bad_files_are_reported_and_skipped(checkpoint, fer_crops, tmp_path, capsys):
+def test_bad_files_are_reported_and_skipped(checkpoint, tmp_path, capsys):
     folder = tmp_path / "photos"
     folder.mkdir()
     good = folder / "astronaut.jpg"
