@@ -1,8 +1,11 @@
-"""Shared fixtures: the real data in ../shared/data, skipped with a reason when absent."""
+"""Shared fixtures: the real data in ../shared/data and the shipped weights, skipped with a reason
+when absent, and a failure instead when the environment variable CI is "true" (`.ci/run` sets it),
+so that a CI run without them cannot pass by skipping."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import resource
 import signal
 import subprocess
@@ -25,10 +28,18 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 torch.set_num_threads(1)
 
 
+def require(present: bool, what: str) -> None:
+    """Skips the test when `what` is not `present`; fails it under CI=true."""
+    if present:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what}; CI=true requires it, so the tests that need it fail, not skip")
+    pytest.skip(what)
+
+
 def _shared(sub: str) -> Path:
     path = SHARED_DATA / sub
-    if not path.is_dir():
-        pytest.skip(f"real data folder {path} is absent (see ../shared/data/README.md)")
+    require(path.is_dir(), f"real data folder {path} is absent (see ../shared/data/README.md)")
     return path
 
 
@@ -57,6 +68,14 @@ def fer_crops(fer2013_dir: Path) -> list[Path]:
 def backgrounds_dir() -> Path:
     """Natural background photos (BSDS crops) for the compositor."""
     return _shared("backgrounds")
+
+
+@pytest.fixture(scope="session")
+def shipped_weights() -> Path:
+    """The shipped FER2013 weights file, checked against its recorded SHA-256."""
+    path = pretrained.pretrained_path()
+    require(path.is_file(), f"no shipped weights at {path} (a source checkout)")
+    return pretrained.verify_pretrained(path=path)
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from training_replay import StepRecorder, replayed_cls, weights_changed
 
+from feratt.checkpoint import load_checkpoint
 from feratt.config import ExperimentConfig, load_config
 from feratt.data.cache import prepare_cached
 from feratt.data.datasets import open_dataset
@@ -132,8 +134,16 @@ def test_the_shipped_ferplus_config_trains_on_soft_labels(
         ],
     )
     assert config.data.soft_labels and config.data.format == "ferplus"
-    result = fit(config)
+    recorder = StepRecorder()
+    result = fit(config, callbacks=[recorder])
     assert all(np.isfinite(result.metrics[f"train/{t}"]) for t in ("cls", "att", "rep"))
+    targets = torch.cat([batch.target for _, batch in recorder.steps])
+    assert targets.shape == (16, 8) and bool((targets.max(1).values < 1).any())  # real votes
+    soft, hard = replayed_cls(recorder), replayed_cls(recorder, soft=False)
+    assert abs(soft - hard) > 0.01  # so the check below tells the soft target from the labels
+    assert result.metrics["train/cls"] == pytest.approx(soft, rel=1e-4)
+    trained = load_checkpoint(result.last_checkpoint).model
+    assert "classifier.fc.weight" in weights_changed(recorder.steps[0][0], trained)
     assert np.isfinite(result.metrics["val/cls"])
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from training_replay import StepRecorder, replayed_cls, weights_changed
 
 from feratt.checkpoint import load_checkpoint
 from feratt.config import ExperimentConfig
@@ -235,8 +236,13 @@ def test_fit_on_ckplus48_in_each_data_mode(
     mode: str, tiny_config: Callable[..., ExperimentConfig]
 ) -> None:
     config = tiny_config(f"data.mode={mode}")
-    result = fit(config)
+    recorder = StepRecorder()
+    result = fit(config, callbacks=[recorder])
     assert result.run_dir == config.run_dir
+    assert len(recorder.steps) == 2 and all(b.target is None for _, b in recorder.steps)
+    assert result.metrics["train/cls"] == pytest.approx(replayed_cls(recorder), rel=1e-4)
+    trained = load_checkpoint(result.last_checkpoint).model
+    assert "classifier.fc.weight" in weights_changed(recorder.steps[0][0], trained)
     terms = ("loss", "cls", "att", "rep", "acc")
     for term in terms:
         assert np.isfinite(result.metrics[f"train/{term}"])

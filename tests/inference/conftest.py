@@ -1,4 +1,5 @@
-"""Fixtures for inference tests: a tiny-width checkpoint and real photos."""
+"""Fixtures for inference tests: the shipped weights (outputs that depend on the face), a tiny
+untrained baseline checkpoint, real photos and the model's own probabilities on FER2013 crops."""
 
 from __future__ import annotations
 
@@ -6,31 +7,46 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from model_reference import model_probabilities
 from skimage import data
 
 from feratt import create_model
 from feratt.checkpoint import save_checkpoint
 from feratt.data.labels import EXPRESSIONS
+from feratt.inference import Recognizer
 
 CLASSES = EXPRESSIONS[:7]
 ASTRONAUT_FACE = (177, 67, 93, 93)
 
 
-def _checkpoint(directory: Path, name: str) -> Path:
-    model = create_model(name, num_classes=len(CLASSES), width=0.125)
-    return save_checkpoint(directory / f"{name}.pt", model, classes=CLASSES)
+@pytest.fixture(scope="session")
+def checkpoint(shipped_weights: Path) -> Path:
+    """The shipped FER2013 feratt_rep_cls weights (all outputs present): trained, so its labels
+    change with the face, unlike an untrained model's."""
+    return shipped_weights
 
 
 @pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained tiny-width feratt_rep_cls checkpoint (all outputs present)."""
-    return _checkpoint(tmp_path_factory.mktemp("ckpt"), "feratt_rep_cls")
+def recognizer(checkpoint: Path) -> Recognizer:
+    """A torch Recognizer over `checkpoint`."""
+    return Recognizer.from_checkpoint(checkpoint)
+
+
+@pytest.fixture(scope="session")
+def crop_probabilities(checkpoint: Path, fer_crops: list[Path]) -> np.ndarray:
+    """(6, 7) probabilities of the model itself on the six `fer_crops`, which it tells apart:
+    at least three different labels, so a label check downstream can fail."""
+    probabilities = model_probabilities(checkpoint, fer_crops)
+    assert len(set(probabilities.argmax(1))) >= 3, probabilities.argmax(1)
+    return probabilities
 
 
 @pytest.fixture(scope="session")
 def baseline_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained tiny-width PreActResNet18 baseline checkpoint (no attention outputs)."""
-    return _checkpoint(tmp_path_factory.mktemp("ckpt"), "preactresnet18")
+    model = create_model("preactresnet18", num_classes=len(CLASSES), width=0.125)
+    path = tmp_path_factory.mktemp("ckpt") / "preactresnet18.pt"
+    return save_checkpoint(path, model, classes=CLASSES)
 
 
 @pytest.fixture(scope="session")

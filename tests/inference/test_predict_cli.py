@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from model_reference import assert_rows_match
 from skimage import data
 
 from feratt.cli import main
@@ -19,7 +20,7 @@ from feratt.data.io import MAX_IMAGE_PIXELS
 
 
 def test_fer2013_crops_without_detection_give_one_row_per_file(
-    checkpoint, fer_crops, classes, tmp_path
+    checkpoint, fer_crops, crop_probabilities, classes, tmp_path
 ):
     inputs = [str(p) for p in fer_crops]
     out = tmp_path / "json"
@@ -28,13 +29,13 @@ def test_fer2013_crops_without_detection_give_one_row_per_file(
     assert [row["path"] for row in rows] == inputs
     assert all((row["x"], row["y"], row["w"], row["h"]) == (0, 0, 48, 48) for row in rows)
     assert all(len(row["embedding"]) == 64 for row in rows)
-    assert all(row["label"] in classes for row in rows)
+    assert_rows_match(rows, crop_probabilities, classes)
     assert (out / f"{fer_crops[0].stem}_annotated.png").is_file()
     panel = cv2.imread(str(out / f"{fer_crops[0].stem}_face0_attention.png"))
     assert panel.shape[1] == 3 * (panel.shape[0] - 28)  # three square tiles under a caption
 
 
-def test_folders_and_globs_to_csv(checkpoint, fer_crops, classes, tmp_path):
+def test_folders_and_globs_to_csv(checkpoint, fer_crops, crop_probabilities, classes, tmp_path):
     folder, nested = tmp_path / "crops", tmp_path / "more" / "deep"
     nested.mkdir(parents=True)
     folder.mkdir()
@@ -56,22 +57,25 @@ def test_folders_and_globs_to_csv(checkpoint, fer_crops, classes, tmp_path):
     assert main([*argv, *options]) == 0
     with open(out / "predictions.csv") as handle:
         table = list(csv.DictReader(handle))
-    assert sorted(row["path"].rsplit("/", 1)[1] for row in table) == sorted(
-        p.name for p in fer_crops
-    )
-    assert {f"p_{c}" for c in classes} <= set(table[0])
+    names = [crop.name for crop in fer_crops]
+    assert sorted(row["path"].rsplit("/", 1)[1] for row in table) == sorted(names)
+    order = [names.index(row["path"].rsplit("/", 1)[1]) for row in table]
+    assert_rows_match(table, crop_probabilities[order], classes, atol=1e-5)  # ONNX Runtime
     assert list(out.glob("*.png")) == []
 
 
-def test_without_out_the_table_goes_to_stdout(checkpoint, fer_crops, capsys):
+def test_without_out_the_table_goes_to_stdout(
+    checkpoint, fer_crops, crop_probabilities, classes, capsys
+):
     assert main(["predict", str(fer_crops[0]), "-c", str(checkpoint), "--no-detect"]) == 0
     captured = capsys.readouterr()
     rows = json.loads(captured.out)
     assert len(rows) == 1 and rows[0]["path"] == str(fer_crops[0])
+    assert_rows_match(rows, crop_probabilities[:1], classes)
     assert "1 file(s), 1 face(s), 0 skipped" in captured.err
 
 
-def test_bad_files_are_reported_and_skipped(checkpoint, fer_crops, tmp_path, capsys):
+def test_bad_files_are_reported_and_skipped(checkpoint, recognizer, tmp_path, capsys):
     folder = tmp_path / "photos"
     folder.mkdir()
     good = folder / "astronaut.jpg"
@@ -90,6 +94,10 @@ def test_bad_files_are_reported_and_skipped(checkpoint, fer_crops, tmp_path, cap
     assert "readme.txt" not in err
     rows = json.loads((out / "predictions.json").read_text())
     assert [row["path"] for row in rows] == [str(good)]
+    (expected,) = recognizer.predict(good)
+    assert {key: rows[0][key] for key in expected.table_row()} == pytest.approx(
+        expected.table_row(), abs=2e-6
+    )
     assert (out / "coffee_annotated.png").is_file()
 
     assert main([*argv, "--skip-errors"]) == 0

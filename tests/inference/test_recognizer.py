@@ -5,17 +5,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from model_reference import assert_faces_match
 from PIL import Image
 from skimage import data
 
 from feratt.inference import FaceResult, Recognizer
 from feratt.inference.images import to_rgb_uint8
 from feratt.inference.video import box_iou
-
-
-@pytest.fixture(scope="module")
-def recognizer(checkpoint) -> Recognizer:
-    return Recognizer.from_checkpoint(checkpoint)
 
 
 def test_astronaut_has_exactly_one_face_with_every_output(
@@ -78,18 +74,30 @@ def test_no_face_gives_an_empty_result(recognizer):
     assert recognizer.predict(data.coffee()) == []
 
 
-def test_no_detect_takes_the_whole_crop(recognizer, fer_crops):
+def test_no_detect_takes_the_whole_crop(recognizer, fer_crops, crop_probabilities, classes):
     faces = recognizer.predict(fer_crops[0], detect=False)
     assert len(faces) == 1 and faces[0].box == (0, 0, 48, 48)
+    assert_faces_match([faces], crop_probabilities[:1], classes)
 
 
-def test_predict_batch_matches_predict(recognizer, astronaut):
-    batch = recognizer.predict_batch([astronaut, data.coffee(), astronaut])
+def test_predict_batch_gives_each_image_its_own_faces(
+    recognizer, astronaut, fer_crops, crop_probabilities, classes
+):
+    # Six different faces in one batch of 4 + 2: each result is the model's on that very crop.
+    recognizer_in_fours = Recognizer(recognizer.backend, batch_size=4)
+    batch = recognizer_in_fours.predict_batch(fer_crops, detect=False)
+    assert_faces_match(batch, crop_probabilities, classes)
+    # Detection: a face, none, and a different one (the mirrored photo: another box).
+    mirrored = np.ascontiguousarray(astronaut[:, ::-1])
+    batch = recognizer.predict_batch([astronaut, data.coffee(), mirrored])
     assert [len(faces) for faces in batch] == [1, 0, 1]
-    single = recognizer.predict(astronaut)[0]
-    np.testing.assert_allclose(
-        batch[2][0].probability_vector(), single.probability_vector(), atol=1e-5
-    )
+    for faces, image in ((batch[0], astronaut), (batch[2], mirrored)):
+        (single,) = recognizer.predict(image)
+        assert faces[0].box == single.box
+        np.testing.assert_allclose(
+            faces[0].probability_vector(), single.probability_vector(), atol=1e-6
+        )
+    assert batch[0][0].box != batch[2][0].box
 
 
 def test_baseline_has_no_attention_outputs(baseline_checkpoint, astronaut):
@@ -97,19 +105,26 @@ def test_baseline_has_no_attention_outputs(baseline_checkpoint, astronaut):
     assert face.embedding is None and face.attention_image is None and face.attention_map is None
 
 
-def test_onnx_backend_agrees_with_torch(checkpoint, recognizer, astronaut):
+def test_onnx_backend_agrees_with_torch(
+    checkpoint, recognizer, astronaut, fer_crops, crop_probabilities, classes
+):
     onnx = Recognizer.from_checkpoint(checkpoint, backend="onnx", threads=2)
     expected, actual = recognizer.predict(astronaut)[0], onnx.predict(astronaut)[0]
     assert actual.box == expected.box and actual.label == expected.label
-    np.testing.assert_allclose(actual.attention_map, expected.attention_map, atol=1e-4)
+    scale = np.abs(expected.attention_map).max()
+    np.testing.assert_allclose(actual.attention_map, expected.attention_map, atol=1e-4 * scale)
+    assert_faces_match(onnx.predict_batch(fer_crops, detect=False), crop_probabilities, classes)
 
 
-def test_smoothing_keeps_labels_consistent_with_probabilities(recognizer, astronaut, classes):
+def test_other_probabilities_bring_their_own_label(recognizer, astronaut, classes):
     face = recognizer.predict(astronaut)[0]
-    flipped = face.with_probabilities(face.probability_vector()[::-1].copy())
-    assert isinstance(flipped, FaceResult)
-    assert flipped.label == classes[int(np.argmax(face.probability_vector()[::-1]))]
-    assert flipped.box == face.box
+    assert face.label == "happy"
+    vector = [0.1, 0.2, 0.4, 0.1, 0.1, 0.05, 0.05]
+    surprised = face.with_probabilities(np.array(vector))
+    assert isinstance(surprised, FaceResult)
+    assert (surprised.label, surprised.label_index, surprised.confidence) == ("surprise", 2, 0.4)
+    assert surprised.probabilities == dict(zip(classes, vector, strict=True))
+    assert surprised.box == face.box
 
 
 def test_bad_inputs_raise_clear_errors(recognizer, tmp_path):

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from skimage import data
 
-from feratt import pretrained
 from feratt.data.labels import canonical
 from feratt.inference import Recognizer
 
@@ -18,9 +17,7 @@ SAMPLE_SIZE = 300
 
 
 @pytest.fixture(scope="module")
-def shipped() -> Recognizer:
-    if not pretrained.pretrained_path().is_file():
-        pytest.skip(f"no shipped weights at {pretrained.pretrained_path()} (a source checkout)")
+def shipped(shipped_weights: Path) -> Recognizer:
     return Recognizer.pretrained()
 
 

@@ -26,7 +26,33 @@ def _write_video(path, astronaut) -> None:
     writer.release()
 
 
-def test_video_gives_annotated_video_and_timeline(checkpoint, astronaut, classes, tmp_path):
+def _frames(path) -> list[np.ndarray]:
+    """The video's frames as RGB, decoded as `feratt predict` decodes them."""
+    capture, frames = cv2.VideoCapture(str(path)), []
+    while (read := capture.read())[0]:
+        frames.append(cv2.cvtColor(read[1], cv2.COLOR_BGR2RGB))
+    capture.release()
+    return frames
+
+
+def _smoothed(recognizer, frames, smooth: float) -> list[np.ndarray | None]:
+    """Per frame, the face's probabilities averaged over the frames before (None: no face):
+    p_t = smooth * p_(t-1) + (1 - smooth) * q_t, q_t from `Recognizer.predict` on frame t."""
+    expected, state = [], None
+    for frame in frames:
+        faces = recognizer.predict(frame)
+        if not faces:
+            expected.append(None)
+            continue
+        current = faces[0].probability_vector()
+        state = current if state is None else smooth * state + (1 - smooth) * current
+        expected.append(state)
+    return expected
+
+
+def test_video_gives_annotated_video_and_timeline(
+    checkpoint, recognizer, astronaut, classes, tmp_path
+):
     video = tmp_path / "clip.mp4"
     _write_video(video, astronaut)
     out = tmp_path / "out"
@@ -43,7 +69,15 @@ def test_video_gives_annotated_video_and_timeline(checkpoint, astronaut, classes
         rows = list(csv.DictReader(handle))
     assert sorted({int(row["frame"]) for row in rows}) == list(range(FRAMES))
     faces = [row for row in rows if row["label"]]
-    assert all(row["label"] in classes for row in faces)
+    expected = _smoothed(recognizer, _frames(video), 0.6)
+    assert [int(row["frame"]) for row in faces] == [
+        t for t, p in enumerate(expected) if p is not None
+    ]
+    for row in faces:
+        probabilities = expected[int(row["frame"])]
+        assert row["label"] == classes[int(np.argmax(probabilities))]
+        got = [float(row[f"p_{c}"]) for c in classes]
+        np.testing.assert_allclose(got, probabilities, atol=2e-6, err_msg=row["frame"])
     # The face keeps its track in every frame, across the blank one (which has no face).
     tracked = {int(row["frame"]) for row in faces if row["track"] == "0"}
     assert tracked == set(range(FRAMES)) - {5}

@@ -102,10 +102,14 @@ def test_bf16_autocast_channels_last_matches_fp32(name: str) -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             fast = model(images.contiguous(memory_format=torch.channels_last))
     assert fast.logits.dtype == torch.bfloat16
-    torch.testing.assert_close(fast.logits.float(), reference.logits, atol=0.1, rtol=0.1)
+    # Within 5% of the logits' spread (bf16 keeps 8 bits of mantissa), and the same ranking.
+    spread = float(reference.logits.max() - reference.logits.min())
+    assert spread > 0
+    torch.testing.assert_close(fast.logits.float(), reference.logits, atol=0.05 * spread, rtol=0)
+    assert torch.equal(fast.logits.float().argmax(1), reference.logits.argmax(1))
     if reference.attention_image is not None:
         torch.testing.assert_close(
-            fast.attention_image.float(), reference.attention_image, atol=0.1, rtol=0.1
+            fast.attention_image.float(), reference.attention_image, atol=0.02, rtol=0
         )
 
 

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from serving import png_bytes
 from skimage import data
 
-from feratt import pretrained
 from feratt.inference import Recognizer
 from feratt.serve import create_app
 
 
 @pytest.fixture(scope="session")
-def shipped() -> Recognizer:
+def shipped(shipped_weights: Path) -> Recognizer:
     """The FER2013 weights shipped in the package."""
-    if not pretrained.pretrained_path().is_file():
-        pytest.skip(f"no shipped weights at {pretrained.pretrained_path()} (a source checkout)")
     return Recognizer.pretrained()
 
 
