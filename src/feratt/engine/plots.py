@@ -105,7 +105,9 @@ def plot_fold_accuracies(
         axes.grid(axis="y", alpha=0.3)
     panels[-1, 0].set_xticks(range(len(folds)), [str(k) for k in folds])
     panels[-1, 0].set_xlabel("fold")
-    panels[0, 0].legend(loc="lower left", fontsize="small", ncol=min(3, len(titles)))
+    panels[0, 0].legend(
+        loc="lower left", bbox_to_anchor=(0, 1.02), fontsize="small", ncol=min(3, len(titles))
+    )
     return _save(figure, path)
 
 
