@@ -40,10 +40,10 @@ from feratt.config import ExperimentConfig, load_config
 from feratt.data.folds import SubjectKFold, validation_split
 from feratt.data.pack import load_pack, resize_prepared
 from feratt.data.records import PreparedFaces
+from feratt.devices import torch_device
 from feratt.engine.datamodule import FERAttDataModule
 from feratt.engine.experiment import fit_and_evaluate
 from feratt.engine.module import FERAttModule
-from feratt.engine.protocol import resolve_device
 from feratt.engine.reporting import MODEL_TITLES, paper_table, paper_table_markdown
 from feratt.models import list_models
 
@@ -445,7 +445,7 @@ def run(args: argparse.Namespace) -> int:
     (work / "eval").mkdir(parents=True)
     base = load_config(args.config, args.overrides)
     cpu = base.train.accelerator == "cpu"
-    device = torch.device("cpu") if cpu else resolve_device("auto")
+    device = torch.device("cpu") if cpu else torch_device("auto")
     sets, backgrounds = load_sets(args, base.train.seed)
     summary: dict[str, Any] = {
         "device": device_info(),

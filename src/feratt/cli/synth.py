@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from feratt.data.compositing import CompositorConfig, load_backgrounds
     from feratt.data.preparation import prepare_faces
     from feratt.data.synthetic import backgrounds_for, build_synthetic_set, save_synthetic_set
+    from feratt.devices import torch_device
 
     if args.count < 1:
         raise ValueError(f"--count must be at least 1, got {args.count}")
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     subset = faces.subset(chosen)
     config = CompositorConfig(size=args.size, mode=args.mode)
     batch = build_synthetic_set(
-        subset, backgrounds, seed=args.seed, config=config, device=args.device
+        subset, backgrounds, seed=args.seed, config=config, device=torch_device(args.device)
     )
     out = save_synthetic_set(batch, args.out, faces.classes, sources=list(subset.paths))
     print(

@@ -17,17 +17,11 @@ from torch import nn
 
 from feratt.data.inputs import model_input
 from feratt.data.records import PreparedFaces
+from feratt.devices import torch_device
 from feratt.engine.datamodule import FERAttDataModule
 from feratt.engine.evaluate import predict_all, score
 from feratt.engine.plots import plot_attention_grid
 from feratt.engine.reporting import save_embeddings, write_evaluation
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``auto`` / None -> the GPU when there is one, else the CPU."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def remap_labels(
@@ -96,7 +90,7 @@ def evaluate_datamodule(
         attention_samples: test images shown in the attention grid (0: none).
         provenance: extra fields for each record (checkpoint, data path...).
     """
-    device = resolve_device(device)
+    device = torch_device(device)
     if fold is None and datamodule.config.folds:
         fold = datamodule.config.fold
     data_classes = tuple(datamodule.classes)

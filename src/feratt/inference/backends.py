@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from feratt.config import ModelConfig
+from feratt.devices import torch_device
 from feratt.inference.graph_export import (
     INPUT_NAME,
     METADATA_KEY,
@@ -44,7 +45,7 @@ class TorchBackend:
         device: str = "cpu",
         temperature: float = 1.0,
     ) -> None:
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         self.model = ExportableModel(model.to(self.device), temperature)
         self.classes = tuple(classes)
         self.config: ModelConfig = model.config
@@ -113,7 +114,7 @@ class TorchScriptBackend:
     """A TorchScript archive written by ``feratt export --format torchscript``."""
 
     def __init__(self, path: str | Path, device: str = "cpu") -> None:
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         try:
             module, meta = load_torchscript(path)
         except (RuntimeError, KeyError) as err:
