@@ -228,6 +228,9 @@ class TrainConfig:
         attention_detach_steps: until this global step (-1: the whole run), G_rep's gradients
             stop at I_att, so G_att, G_ft and G_rec learn the clean face from L_att alone
             instead of being pulled towards the input image by L_cls.
+        attention_freeze_step: from this global step on (0: never), G_att, G_ft and G_rec
+            are fixed (eval mode, no gradients) and G_rep trains on a stationary I_att; the
+            steps after it cost about a third of a whole-network step.
         attention_lr_scale: learning rate of G_att, G_ft and G_rec (and the STN's localisation
             net) relative to ``lr``; G_rep keeps ``lr``.
         precise_bn_batches: before each validation (and at the end of each epoch), recompute
@@ -269,6 +272,7 @@ class TrainConfig:
     rep_weight: float = 1.0
     classifier_warmup_steps: int = 0
     attention_detach_steps: int = -1
+    attention_freeze_step: int = 0
     attention_lr_scale: float = 1.0
     precise_bn_batches: int = 16
     seed: int = 0
@@ -314,9 +318,15 @@ class TrainConfig:
         _require_choice("train.mixup_lambda", self.mixup_lambda, MIXUP_LAMBDAS)
         if self.loss_sigma <= 0:
             raise ValueError(f"train.loss_sigma must be positive; got {self.loss_sigma}")
-        for key in ("att_weight", "rep_weight", "classifier_warmup_steps"):
+        for key in ("att_weight", "rep_weight", "classifier_warmup_steps", "attention_freeze_step"):
             if getattr(self, key) < 0:
                 raise ValueError(f"train.{key} must be >= 0; got {getattr(self, key)}")
+        if 0 < self.attention_freeze_step <= self.classifier_warmup_steps:
+            raise ValueError(
+                f"train.attention_freeze_step ({self.attention_freeze_step}) must come after "
+                f"train.classifier_warmup_steps ({self.classifier_warmup_steps}): the attention "
+                "modules would be frozen before they trained"
+            )
         if self.lr <= 0:
             raise ValueError(f"train.lr must be positive; got {self.lr}")
         if self.attention_lr_scale <= 0:

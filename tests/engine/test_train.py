@@ -329,3 +329,32 @@ def test_best_model_of_a_staged_run_comes_from_the_whole_network(
     assert len(validated) == 4  # steps 2, 4 (G_rep alone), 6 and 8 (the whole network)
     assert best["global_step"] in (6, 8)
     assert load_checkpoint(result.best_checkpoint).metadata["source"].endswith("best.ckpt")
+
+
+def test_frozen_attention_stays_as_it_was_while_g_rep_trains_on(
+    tiny_config: Callable[..., ExperimentConfig],
+) -> None:
+    """After train.attention_freeze_step, G_att, G_ft and G_rec (weights and BatchNorm statistics,
+    precise BN included) are exactly those of the freeze step; G_rep keeps learning."""
+    config = tiny_config(
+        "data.mode=mixed",
+        "train.max_epochs=3",
+        "train.attention_freeze_step=2",
+        "train.precise_bn_batches=2",
+        "train.lr=1e-3",
+    )
+    result = fit(config)
+    checkpoints = result.run_dir / "checkpoints"
+    at_freeze, last = (
+        torch.load(checkpoints / n) for n in ("epoch=000-step=0000002.ckpt", "last.ckpt")
+    )
+    assert last["global_step"] == 6
+    frozen, final = at_freeze["state_dict"], last["state_dict"]
+    attention = [k for k in frozen if not k.startswith("model.classifier.")]
+    assert any("running_mean" in k for k in attention) and any("attention" in k for k in attention)
+    for key in attention:
+        assert torch.equal(frozen[key], final[key]), f"{key} moved after the freeze"
+    classifier = [k for k in frozen if k.startswith("model.classifier.") and "weight" in k]
+    assert all(not torch.equal(frozen[k], final[k]) for k in classifier)
+    with pytest.raises(ValueError, match="attention_freeze_step .4. must come after"):
+        config.replace("train.classifier_warmup_steps=4", "train.attention_freeze_step=4")

@@ -89,8 +89,17 @@ class FERAttModule(L.LightningModule):
             return self.model(image)
         if step < config.classifier_warmup_steps:
             return self.model.forward_classifier(image)
+        if 0 < config.attention_freeze_step <= step:
+            self._freeze_attention()
+            return self.model(image, detach_attention=True)
         detached = config.attention_detach_steps < 0 or step < config.attention_detach_steps
         return self.model(image, detach_attention=detached)
+
+    def _freeze_attention(self) -> None:
+        # Every step: Lightning puts the whole module back in train mode after each validation.
+        for name, child in self.model.named_children():
+            if name != "classifier":
+                child.eval().requires_grad_(False)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")

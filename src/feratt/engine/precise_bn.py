@@ -20,8 +20,18 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 
 def batchnorm_layers(model: nn.Module) -> list[_BatchNorm]:
-    """The BatchNorm layers of `model` that keep running statistics."""
-    return [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    """The BatchNorm layers of `model` that keep running statistics and are not frozen (a
+    frozen layer, all of its parameters fixed, keeps the statistics it was frozen with)."""
+    return [
+        m
+        for m in model.modules()
+        if isinstance(m, _BatchNorm) and m.track_running_stats and not _frozen(m)
+    ]
+
+
+def _frozen(layer: nn.Module) -> bool:
+    parameters = list(layer.parameters())
+    return bool(parameters) and not any(p.requires_grad for p in parameters)
 
 
 @torch.no_grad()
@@ -45,6 +55,9 @@ def recompute_batchnorm_statistics(
         layer.reset_running_stats()
         layer.momentum = None  # cumulative moving average: every batch weighs the same
     model.train()
+    for layer in model.modules():
+        if isinstance(layer, _BatchNorm) and _frozen(layer):
+            layer.eval()
     count = 0
     try:
         for batch in images:
