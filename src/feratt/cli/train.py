@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     except ConnectionError as err:  # the visdom server is not running
         print(f"feratt train: error: {err}", file=sys.stderr)
         return 1
+    if not result.is_global_zero:  # the other ranks of a multi-process run stay quiet
+        return 0
     print(f"run folder: {result.run_dir}")
     print(f"best model: {result.best_checkpoint}")
     print(f"last model: {result.last_checkpoint}")

@@ -77,7 +77,7 @@ class FERAttModule(L.LightningModule):
                 on_step=training,
                 on_epoch=True,
                 batch_size=len(image),
-                sync_dist=not training,
+                sync_dist=True,  # a no-op in one process; under DDP, means over the ranks
                 prog_bar=prog_bar,
             )
         return losses["loss"]

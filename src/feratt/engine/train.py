@@ -65,6 +65,7 @@ class FitResult:
     best_checkpoint: Path | None
     last_checkpoint: Path
     metrics: dict[str, float]
+    is_global_zero: bool = True  # False in the other processes of a multi-process run
 
 
 def check_config(config: ExperimentConfig, needs_data_paths: bool = True) -> None:
@@ -206,6 +207,13 @@ def _callbacks(config: ExperimentConfig) -> tuple[list[Callback], ModelCheckpoin
     return callbacks, best
 
 
+def _strategy(train: TrainConfig) -> str:
+    # Frozen attention modules get no gradients after the freeze step: DDP must expect that.
+    if train.strategy == "ddp" and train.attention_freeze_step > 0:
+        return "ddp_find_unused_parameters_true"
+    return train.strategy
+
+
 def build_trainer(
     config: ExperimentConfig, extra_callbacks: Sequence[Callback] = ()
 ) -> tuple[L.Trainer, ModelCheckpoint]:
@@ -216,7 +224,7 @@ def build_trainer(
         accelerator=train.accelerator,
         devices=train.devices,
         num_nodes=train.num_nodes,
-        strategy=train.strategy,
+        strategy=_strategy(train),
         precision=_precision(train),
         max_epochs=train.max_epochs,
         max_steps=train.max_steps,
@@ -376,4 +384,4 @@ def fit(
             best_metadata = {**metadata, "source": best.best_model_path, BEST_METRIC: score}
             best_model = load_checkpoint(best.best_model_path).model
             save_checkpoint(best_export, best_model, classes=classes, metadata=best_metadata)
-    return FitResult(run_dir, best_export, last_export, metrics)
+    return FitResult(run_dir, best_export, last_export, metrics, trainer.is_global_zero)
