@@ -110,15 +110,15 @@ MUTATIONS = (
 )
 
 
-def pytest_fails(copy: Path, tests: tuple[str, ...]) -> tuple[bool, float]:
-    """Run `tests` in `copy` (its own sources first on the path); (failed, seconds)."""
+def pytest_fails(copy: Path, tests: tuple[str, ...]) -> tuple[bool, float, str]:
+    """Run `tests` in `copy` (its own sources first on the path); (failed, seconds, output)."""
     env = {**os.environ, "PYTHONPATH": str(copy / "src"), "CI": "true"}
     start = time.perf_counter()
     command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
     run = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True)
     if run.returncode not in (0, 1):  # 2-5: collection or usage errors, not a caught mutation
         raise RuntimeError(f"pytest {' '.join(tests)} exited {run.returncode}:\n{run.stdout}")
-    return run.returncode == 1, time.perf_counter() - start
+    return run.returncode == 1, time.perf_counter() - start, run.stdout
 
 
 def main() -> int:
@@ -126,17 +126,19 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", choices=[m.name for m in MUTATIONS])
     args = parser.parse_args()
     chosen = [m for m in MUTATIONS if not args.only or m.name in args.only]
-    copy = Path(tempfile.mkdtemp(prefix=".mutation-check-", dir=REPO.parent)) / REPO.name
+    # A sibling of the repository, so that ../shared/data is where the tests look for it.
+    copy = Path(tempfile.mkdtemp(prefix=".mutation-check-", dir=REPO.parent))
     try:
-        shutil.copytree(REPO, copy, symlinks=True, ignore=IGNORED)
+        shutil.copytree(REPO, copy, symlinks=True, ignore=IGNORED, dirs_exist_ok=True)
         probe = [sys.executable, "-c", "import feratt; print(feratt.__file__)"]
         env = {**os.environ, "PYTHONPATH": str(copy / "src")}
         imported = subprocess.run(probe, env=env, capture_output=True, text=True).stdout
         if not imported.startswith(str(copy)):
             raise RuntimeError(f"the copy's feratt is not the one imported: {imported}")
         selected = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
-        failed, seconds = pytest_fails(copy, selected)
+        failed, seconds, output = pytest_fails(copy, selected)
         if failed:
+            print(output[-4000:])
             print(f"the unmutated code fails {' '.join(selected)}: fix that first")
             return 1
         print(f"unmutated: the {len(selected)} test selections pass ({seconds:.0f} s)\n")
@@ -150,14 +152,14 @@ def main() -> int:
                 raise RuntimeError(f"{mutation.name}: the code to mutate is not once in {target}")
             target.write_text(original.replace(mutation.old, mutation.new))
             try:
-                caught, seconds = pytest_fails(copy, mutation.tests)
+                caught, seconds, _ = pytest_fails(copy, mutation.tests)
             finally:
                 target.write_text(original)
             missed += [] if caught else [mutation.name]
             mark = "yes" if caught else "**no**"
             print(f"| {mutation.name} | {mutation.what} | {mark} | {seconds:.0f} |", flush=True)
     finally:
-        shutil.rmtree(copy.parent, ignore_errors=True)
+        shutil.rmtree(copy, ignore_errors=True)
     print(f"\n{len(chosen) - len(missed)} of {len(chosen)} caught" + (
         f"; missed: {', '.join(missed)}" if missed else ""))  # fmt: skip
     return 1 if missed else 0
