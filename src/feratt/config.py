@@ -222,6 +222,9 @@ class TrainConfig:
         rep_normalize: score L_rep on z / ||z|| (scale-free; sigma is then on the unit sphere).
         rep_means: L_rep's class means: ``batch`` (the paper's), ``leave_one_out``, ``detached``.
         att_weight, rep_weight: weights of L_att and L_rep in the total loss (the paper: 1, 1).
+        mask_weight: weight of L_mask, a cross-entropy between G_att's maps and the face mask
+            (I_org > 0): supervision the paper does not use, which teaches G_att where the face
+            is instead of a centred prior (0: off, the paper's losses only).
         classifier_warmup_steps: train G_rep alone on the input image for this many first steps
             (about 6x cheaper per step), then the whole network; needs the ``residual`` G_rec
             so that I_att starts as the image G_rep learnt on.
@@ -270,6 +273,7 @@ class TrainConfig:
     rep_means: str = "leave_one_out"
     att_weight: float = 1.0
     rep_weight: float = 1.0
+    mask_weight: float = 0.0
     classifier_warmup_steps: int = 0
     attention_detach_steps: int = -1
     attention_freeze_step: int = 0
@@ -318,7 +322,8 @@ class TrainConfig:
         _require_choice("train.mixup_lambda", self.mixup_lambda, MIXUP_LAMBDAS)
         if self.loss_sigma <= 0:
             raise ValueError(f"train.loss_sigma must be positive; got {self.loss_sigma}")
-        for key in ("att_weight", "rep_weight", "classifier_warmup_steps", "attention_freeze_step"):
+        for key in ("att_weight", "rep_weight", "mask_weight", "classifier_warmup_steps",
+                    "attention_freeze_step"):  # fmt: skip
             if getattr(self, key) < 0:
                 raise ValueError(f"train.{key} must be >= 0; got {getattr(self, key)}")
         if 0 < self.attention_freeze_step <= self.classifier_warmup_steps:

@@ -24,6 +24,13 @@ def attention_loss(attention_image: torch.Tensor, clean: torch.Tensor) -> torch.
     return 5.0 * torch.tanh(3.0 * difference).mean()
 
 
+def mask_loss(attention_map: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """L_mask: binary cross-entropy between every attention logit map of G_att (N, K, S, S) and
+    the face mask, read off I_org (the face on black: mask = I_org > 0)."""
+    mask = (clean.float().amax(dim=1, keepdim=True) > 0).float()
+    return F.binary_cross_entropy_with_logits(attention_map.float(), mask.expand_as(attention_map))
+
+
 def _squared_distances(
     z: torch.Tensor, one_hot: torch.Tensor, means: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,6 +139,7 @@ class FERAttLoss(nn.Module):
         mixup_lambda: one coefficient per ``batch`` (the authors') or per ``pair``.
         rep_normalize, rep_means: `structural_loss` options (scale-free z, class-mean form).
         att_weight, rep_weight: weights of L_att and L_rep in the total (the paper: 1 and 1).
+        mask_weight: weight of L_mask (`mask_loss`; 0, the paper: not computed).
     """
 
     def __init__(
@@ -144,6 +152,7 @@ class FERAttLoss(nn.Module):
         rep_means: str = "batch",
         att_weight: float = 1.0,
         rep_weight: float = 1.0,
+        mask_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.sigma = sigma
@@ -152,7 +161,7 @@ class FERAttLoss(nn.Module):
         self.mixup_lambda = mixup_lambda
         self.rep_normalize = rep_normalize
         self.rep_means = rep_means
-        self.weights = {"att": att_weight, "rep": rep_weight}
+        self.weights = {"att": att_weight, "rep": rep_weight, "mask": mask_weight}
 
     def forward(
         self,
@@ -170,6 +179,8 @@ class FERAttLoss(nn.Module):
         terms = {"cls": F.cross_entropy(output.logits.float(), cls_target)}
         if output.attention_image is not None and clean is not None:
             terms["att"] = attention_loss(output.attention_image, clean)
+        if self.weights["mask"] > 0 and output.attention_map is not None and clean is not None:
+            terms["mask"] = mask_loss(output.attention_map, clean)
         if output.theta is not None and theta is not None:
             terms["stn"] = F.mse_loss(output.theta.float(), theta.float())
         if output.embedding is not None:
@@ -204,4 +215,5 @@ def loss_from_config(config: TrainConfig) -> FERAttLoss:
         rep_means=config.rep_means,
         att_weight=config.att_weight,
         rep_weight=config.rep_weight,
+        mask_weight=config.mask_weight,
     )
