@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from feratt.losses import FERAttLoss, attention_loss, structural_loss
+from feratt.losses import FERAttLoss, attention_loss, mask_loss, structural_loss
 from feratt.models.output import FERAttOutput
 
 
@@ -226,3 +226,27 @@ def test_ferattloss_weights_the_total_but_logs_raw_terms() -> None:
     assert weighted["att"] == plain["att"] and weighted["rep"] == plain["rep"]
     expected = plain["cls"] + 0.25 * plain["att"] + 0.5 * plain["rep"]
     assert weighted["loss"].item() == pytest.approx(expected.item())
+
+
+def test_mask_loss_scores_the_attention_maps_against_the_face_on_black() -> None:
+    clean = torch.zeros(2, 3, 8, 8)
+    clean[0, :, 1:4, 1:4], clean[1, :, 4:8, 3:7] = 0.4, 0.7  # two faces, off centre
+    face = clean.amax(1, keepdim=True) > 0
+    maps = torch.randn(2, 5, 8, 8)
+    expected = F.binary_cross_entropy_with_logits(maps, face.float().expand(-1, 5, -1, -1))
+    assert mask_loss(maps, clean).item() == pytest.approx(expected.item())
+    on_the_face = torch.where(face, 8.0, -8.0).expand(-1, 5, -1, -1)
+    centred = torch.full((2, 5, 8, 8), -8.0)
+    centred[..., 2:6, 2:6] = 8.0  # a centred prior, the same for every image
+    assert mask_loss(on_the_face, clean) < 1e-3 < 1.0 < mask_loss(centred, clean)
+
+    output = FERAttOutput(logits=torch.randn(2, 3), attention_image=torch.rand(2, 3, 8, 8),
+                          attention_map=maps)  # fmt: skip
+    target = torch.tensor([0, 1])
+    assert "mask" not in FERAttLoss()(output, target, clean)  # the paper's losses by default
+    plain, weighted = (
+        FERAttLoss()(output, target, clean),
+        FERAttLoss(mask_weight=0.5)(output, target, clean),
+    )
+    assert weighted["mask"].item() == pytest.approx(expected.item())
+    assert weighted["loss"].item() == pytest.approx((plain["loss"] + 0.5 * expected).item())
