@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import matplotlib.image
+import numpy as np
 import pytest
 import torch
 from eval_reference import assert_record_of
@@ -16,6 +17,7 @@ from feratt.checkpoint import load_checkpoint, save_checkpoint
 from feratt.cli import main
 from feratt.config import DataConfig
 from feratt.data import open_dataset
+from feratt.data.records import PreparedFaces
 from feratt.engine import protocol
 from feratt.engine.datamodule import FERAttDataModule
 
@@ -41,6 +43,17 @@ def small_backgrounds(backgrounds_dir: Path, tmp_path_factory: pytest.TempPathFa
     root = tmp_path_factory.mktemp("backgrounds")
     for image in sorted(backgrounds_dir.glob("bsd400_*.png"))[:10]:
         shutil.copy(image, root / image.name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def small_fer2013(fer2013_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """FER2013's image-folder layout with the first three faces of every class in train and val."""
+    root = tmp_path_factory.mktemp("fer2013")
+    for folder in sorted(fer2013_dir.glob("*/*")):
+        (root / folder.relative_to(fer2013_dir)).mkdir(parents=True)
+        for image in sorted(folder.glob("*.jpg"))[:3]:
+            shutil.copy(image, root / image.relative_to(fer2013_dir))
     return root
 
 
@@ -122,6 +135,39 @@ def test_eval_cli_writes_json_markdown_and_pngs(
     written = sorted(p.name for p in report.iterdir())
     assert sorted(p.name for p in plain.iterdir()) == [n for n in written if "tsne" not in n]
     assert (plain / "results.md").read_text() == (report / "results.md").read_text()
+
+
+def _model_labels(faces: PreparedFaces, classes: tuple[str, ...]) -> np.ndarray:
+    """The faces' labels as indices into a model's `classes` (matched by name)."""
+    return np.array([classes.index(faces.classes[label]) for label in faces.labels])
+
+
+def test_eval_cli_split_scores_a_shipped_split(
+    small_fer2013: Path, shipped_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`feratt eval --split val --k 5` scores the model's own predictions on the 21 faces of the
+    val split, its k-NN among the train split's faces (less the validation carve-out)."""
+    out, cache = tmp_path / "eval", str(tmp_path / "cache")
+    argv = ["eval", "--checkpoint", str(shipped_weights), "--data", str(small_fer2013),
+            "--split", "val", "--k", "5", "--cache", cache, "--device", "cpu",
+            "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    assert "real: 21 images | cls acc" in capsys.readouterr().out
+    record = json.loads((out / "real.json").read_text())
+    assert (record["data"], record["split"], record["fold"]) == (str(small_fer2013), "val", None)
+    assert not (out / "synthetic.json").exists()
+
+    config = DataConfig(
+        path=str(small_fer2013), train_split="train", test_split="val", cache_dir=cache, mode="real"
+    )
+    data = FERAttDataModule(config)
+    data.setup("test")
+    test, train = data.faces["test"], data.faces["train"]
+    assert sorted(test.paths) == sorted(str(p) for p in small_fer2013.glob("val/*/*.jpg"))
+    assert len(train) == 18 and set(train.paths) < {str(p) for p in small_fer2013.glob("train/*/*")}
+    loaded = load_checkpoint(shipped_weights)
+    labels, train_labels = (_model_labels(f, loaded.classes) for f in (test, train))
+    assert_record_of(record, loaded.model, test.faces, labels, train.faces, train_labels, k=5)
 
 
 def test_eval_cli_errors_name_the_problem(
