@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,3 +72,14 @@ def assert_record_of(
     assert record["knn"]["k"] == k
     knn = knn_reference(train_embeddings, np.asarray(train_labels), embeddings, k)
     assert_metrics_of(record["knn"], labels, knn)
+
+
+def assert_saved_embeddings(
+    path: Path, model: nn.Module, images: ImageBatch, labels: np.ndarray
+) -> None:
+    """An ``_embeddings.npz`` file holds the model's own embeddings of these faces, in order,
+    with their labels."""
+    saved = np.load(path)
+    np.testing.assert_array_equal(saved["labels"], labels)
+    _, embeddings = outputs_one_by_one(model, images)
+    np.testing.assert_allclose(saved["embeddings"], embeddings, atol=1e-5)
