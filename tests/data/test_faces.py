@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 import skimage.data
-from native_layouts import face_landmarks, write_affectnet, write_ckplus, write_folder
+from native_layouts import (
+    AFFECTNET_HEADER,
+    face_landmarks,
+    write_affectnet,
+    write_ckplus,
+    write_folder,
+)
 
 from feratt.data import open_dataset
 from feratt.data.preparation import (
@@ -100,9 +108,51 @@ def test_precropped_faces_get_an_ellipse(tmp_path, face_pixels):
     assert np.abs(prepared.faces[0, 0].astype(int) - expected).mean() < 3
 
 
-def test_affectnet_landmarks_align_the_box_crop(tmp_path, face_pixels):
+def _tilted_affectnet(root: Path, face: np.ndarray, degrees: float) -> Path:
+    """One AffectNet row: `face` in the 96-pixel box at (70, 40) of a 240x200 photo, photo and
+    landmarks rotated by `degrees` about the box centre, a red dot on each eye centre."""
+    (root / "Manually_Annotated_Images" / "689").mkdir(parents=True)
+    canvas = np.full((200, 240, 3), 60, np.uint8)
+    canvas[40:136, 70:166] = cv2.resize(face, (96, 96))[..., None]
+    turn = cv2.getRotationMatrix2D((118.0, 88.0), degrees, 1.0)
+    canvas = cv2.warpAffine(canvas, turn, (240, 200), borderValue=(60, 60, 60))
+    points = face_landmarks(70, 40, 96) @ turn[:, :2].T + turn[:, 2]
+    for eye in (points[36], points[42]):
+        centre = tuple(int(round(v * 16)) for v in eye)  # 4 bits of sub-pixel precision
+        cv2.circle(canvas, centre, 3 * 16, (0, 0, 255), -1, cv2.LINE_AA, shift=4)
+    cv2.imwrite(str(root / "Manually_Annotated_Images" / "689" / "tilted.png"), canvas)
+    landmarks = ";".join(f"{v:.3f}" for v in points.ravel())
+    row = f"689/tilted.png,70,40,96,96,{landmarks},1,0.5,-0.2"
+    (root / "training.csv").write_text(f"{AFFECTNET_HEADER}\n{row}\n")
+    return root
+
+
+def test_affectnet_landmarks_align_the_box_crop(tmp_path: Path, face_pixels: list[np.ndarray]):
+    """A face tilted by 15 degrees comes out with its eyes level, where the landmark crop puts
+    them (within half a pixel)."""
     prepared = prepare_faces(open_dataset(write_affectnet(tmp_path / "an", face_pixels)))
     assert len(prepared) == 3 and prepared.masks.any(axis=(1, 2)).all()
+
+    tilted = prepare_faces(
+        open_dataset(_tilted_affectnet(tmp_path / "t", face_pixels[0], 15)), 64, 3
+    )
+    rgb = tilted.faces[0].astype(float)
+    redness = np.clip(rgb[0] - rgb[1], 0, None)
+    ys, xs = np.nonzero(redness > 40)
+    centres = []
+    for side in (xs < 32, xs >= 32):
+        weights = redness[ys[side], xs[side]]
+        centres.append(
+            (np.average(xs[side], weights=weights), np.average(ys[side], weights=weights))
+        )
+    # The levelled landmarks span 0.05-0.95 of the box across and 0.4 (eyes) to 0.95 (chin) down;
+    # the crop is the square around them widened by 0.2 eye distances (0.4 x 96) on each side.
+    scale = 64 / (0.9 * 96 + 2 * 0.2 * 0.4 * 96)
+    eye_x, eye_y = 0.2 * 96 * scale, (0.4 - 0.675) * 96 * scale  # from the crop's centre
+    np.testing.assert_allclose(
+        centres, [(32 - eye_x, 32 + eye_y), (32 + eye_x, 32 + eye_y)], atol=0.5
+    )
+    assert abs(centres[0][1] - centres[1][1]) < 0.25
 
 
 def test_preview_grid_rows(tmp_path, face_pixels):

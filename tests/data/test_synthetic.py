@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -10,8 +12,12 @@ import pytest
 import torch
 
 from feratt.cli import main
+from feratt.data import open_dataset
+from feratt.data.compositing import load_backgrounds
+from feratt.data.preparation import prepare_faces
 from feratt.data.records import PreparedFaces
 from feratt.data.synthetic import (
+    backgrounds_for,
     build_synthetic_set,
     save_synthetic_set,
 )
@@ -86,6 +92,39 @@ def test_cli_synth_on_real_data(ckplus48_dir, backgrounds_dir, tmp_path, capsys)
     assert len(list((out / "images").glob("*.png"))) == 8
     preview = cv2.imread(str(out / "preview.png"))
     assert preview is not None and preview.std() > 30
+
+
+def test_cli_synth_train_mode_uses_train_ranges_and_backgrounds(
+    ckplus48_dir: Path, backgrounds_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`feratt synth --mode train` writes exactly the train-mode composites of its faces (the
+    sources in labels.csv) on the training role of the background pool."""
+    faces_dir, pool_dir = tmp_path / "faces", tmp_path / "pool"
+    for image in sorted(ckplus48_dir.glob("*/*.png"))[::70]:  # 15 faces, every class
+        (faces_dir / image.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(image, faces_dir / image.parent.name / image.name)
+    pool_dir.mkdir()
+    for image in sorted(backgrounds_dir.glob("*.png"))[:10]:
+        shutil.copy(image, pool_dir / image.name)
+    out = tmp_path / "synth"
+    argv = ["synth", "--data", str(faces_dir), "--backgrounds", str(pool_dir), "--out", str(out)]
+    assert main([*argv, "--count", "6", "--seed", "3", "--mode", "train"]) == 0
+    assert "wrote 6 train composites of 64x64 from 15 faces and 7 train backgrounds" in (
+        capsys.readouterr().out
+    )
+
+    with open(out / "labels.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    faces = prepare_faces(open_dataset(faces_dir))
+    chosen = faces.subset(np.array([list(faces.paths).index(row["source"]) for row in rows]))
+    assert [row["class"] for row in rows] == [faces.classes[i] for i in chosen.labels]
+    written = np.stack([cv2.imread(str(out / "images" / row["file"]))[..., ::-1] for row in rows])
+    pool = load_backgrounds(pool_dir)
+    for mode, role in (("train", "train"), ("test", "train"), ("train", "test")):
+        batch = build_synthetic_set(chosen, backgrounds_for(pool, role), seed=3, mode=mode)
+        pixels = (batch.image * 255).round().byte().permute(0, 2, 3, 1).numpy()
+        same = np.array_equal(written, pixels)
+        assert same == (mode == role == "train"), (mode, role)
 
 
 def test_cli_synth_errors(ckplus48_dir, tmp_path, capsys):

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from eval_reference import assert_metrics_of, assert_record_of
 
 from feratt import create_model
 from feratt.checkpoint import load_checkpoint
@@ -51,15 +52,6 @@ def test_model_input_converts_grey_uint8_and_resizes() -> None:
         model_input(torch.zeros(1, 2, 8, 8), in_channels=3, size=8)
 
 
-def _assert_metrics_of(metrics: dict, labels: np.ndarray, predicted: np.ndarray) -> None:
-    """`metrics` are those of these predictions: accuracy and confusion matrix counted here."""
-    confusion = np.zeros((len(metrics["per_class"]),) * 2, dtype=int)
-    np.add.at(confusion, (labels, predicted), 1)
-    assert metrics["confusion_matrix"] == confusion.tolist()
-    assert metrics["accuracy"] == pytest.approx(float(np.mean(labels == predicted)), abs=1e-12)
-    assert metrics["num_samples"] == len(labels)
-
-
 @pytest.mark.parametrize("name", ["preactresnet18", "feratt_cls", "feratt_rep_cls"])
 def test_evaluate_tiny_model_returns_every_key_in_range(name: str) -> None:
     torch.manual_seed(0)
@@ -77,7 +69,7 @@ def test_evaluate_tiny_model_returns_every_key_in_range(name: str) -> None:
     assert result["classes"] == list(CLASSES) and result["num_samples"] == 6
     with torch.no_grad():
         logits = model.eval()(model_input(images, 3)).logits
-    _assert_metrics_of(result["cls"], labels, logits.argmax(1).numpy())
+    assert_metrics_of(result["cls"], labels, logits.argmax(1).numpy())
     assert sorted(result["cls"]["per_class"]) == sorted(CLASSES)
     if name == "feratt_rep_cls":
         assert result["knn"]["k"] == 11
@@ -169,19 +161,5 @@ def test_evaluate_the_shipped_model_scores_its_own_predictions(
     train_images, train_labels = _fer2013_faces(fer2013_dir, "train", 6)
     result = evaluate(model, images, labels, EXPRESSIONS[:7], train_images, train_labels, 11, 16)
     assert result["num_samples"] == 42
-
-    def forward(faces: np.ndarray):  # one face at a time: no batching shared with evaluate
-        with torch.no_grad():
-            return [model(model_input(faces[i : i + 1], 3)) for i in range(len(faces))]
-
-    outputs = forward(images)
-    predicted = np.array([int(o.logits.argmax()) for o in outputs])
-    _assert_metrics_of(result["cls"], labels, predicted)
+    assert_record_of(result, model, images, labels, train_images, train_labels, k=11)
     assert result["cls"]["accuracy"] > 2 / 7  # trained: twice chance on 42 faces
-
-    test_embeddings = np.concatenate([o.embedding.numpy() for o in outputs])
-    train_embeddings = np.concatenate([o.embedding.numpy() for o in forward(train_images)])
-    distances = ((test_embeddings[:, None] - train_embeddings[None]) ** 2).sum(-1)
-    nearest = train_labels[np.argsort(distances, axis=1, kind="stable")[:, :11]]
-    knn = np.array([np.bincount(row, minlength=7).argmax() for row in nearest])
-    _assert_metrics_of(result["knn"], labels, knn)

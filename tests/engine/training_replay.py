@@ -1,8 +1,10 @@
-"""Replaying training steps: what each step's batch and weights were, and the L_cls they give."""
+"""Replaying training steps: what each step's batch and weights were, and the L_cls and L_stn
+they give."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import lightning.pytorch as pl
@@ -10,6 +12,7 @@ import torch
 from torch import nn
 
 from feratt.data.batches import Batch
+from feratt.models.output import FERAttOutput
 
 
 class StepRecorder(pl.Callback):
@@ -24,21 +27,39 @@ class StepRecorder(pl.Callback):
         self.steps.append((copy.deepcopy(pl_module.model), copy.deepcopy(batch)))
 
 
-def replayed_cls(recorder: StepRecorder, soft: bool = True) -> float:
-    """The epoch's mean L_cls recomputed here: each recorded model (train mode, as in its step)
-    on its batch, cross-entropy against the label distribution when the batch has one and `soft`
-    (soft labels: -sum_k q_k log p_k), else against the labels."""
+def _replayed(recorder: StepRecorder, loss: Callable[[FERAttOutput, Batch], torch.Tensor]) -> float:
+    """The epoch mean (over images, as Lightning averages the logged steps) of `loss` of each
+    recorded model (train mode, as in its step) on its batch."""
     losses, sizes = [], []
     for model, batch in recorder.steps:
         with torch.no_grad():
-            log_p = torch.log_softmax(model.train()(batch.image).logits.float(), dim=1)
-        if soft and batch.target is not None:
-            loss = -(batch.target.float() * log_p).sum(1).mean()
-        else:
-            loss = -log_p.gather(1, batch.label[:, None]).mean()
-        losses.append(float(loss) * len(batch.label))
+            value = loss(model.train()(batch.image), batch)
+        losses.append(float(value) * len(batch.label))
         sizes.append(len(batch.label))
     return sum(losses) / sum(sizes)
+
+
+def replayed_cls(recorder: StepRecorder, soft: bool = True) -> float:
+    """The epoch's mean L_cls recomputed here: cross-entropy against the label distribution when
+    the batch has one and `soft` (soft labels: -sum_k q_k log p_k), else against the labels."""
+
+    def cls(output: FERAttOutput, batch: Batch) -> torch.Tensor:
+        log_p = torch.log_softmax(output.logits.float(), dim=1)
+        if soft and batch.target is not None:
+            return -(batch.target.float() * log_p).sum(1).mean()
+        return -log_p.gather(1, batch.label[:, None]).mean()
+
+    return _replayed(recorder, cls)
+
+
+def replayed_stn(recorder: StepRecorder) -> float:
+    """The epoch's mean L_stn recomputed here: the mean squared difference of the six affine
+    parameters of each model's theta and its batch's target theta."""
+
+    def stn(output: FERAttOutput, batch: Batch) -> torch.Tensor:
+        return ((output.theta.float() - batch.theta.float()) ** 2).mean()
+
+    return _replayed(recorder, stn)
 
 
 def weights_changed(before: nn.Module, after: nn.Module) -> list[str]:

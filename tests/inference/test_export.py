@@ -77,6 +77,41 @@ def test_cli_export_fixed_batch_onnx_then_predict_with_it(
     assert_faces_match(exported.predict_batch(fer_crops, detect=False), crop_probabilities, classes)
 
 
+def test_cli_export_dynamic_batch_and_a_failing_tolerance(
+    checkpoint, fer_crops, crop_probabilities, tmp_path, capsys
+):
+    """--dynamic-batch writes a graph of any batch size, giving the model's own probabilities on
+    the six crops in one run; a --tolerance below the largest difference fails, naming it."""
+    path = tmp_path / "dynamic.onnx"
+    verify = [str(p) for p in fer_crops]
+    argv = [
+        "export",
+        "-c",
+        str(checkpoint),
+        "-o",
+        str(path),
+        "--dynamic-batch",
+        "--verify",
+        *verify,
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "largest difference from PyTorch on 6 faces" in printed
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert isinstance(session.get_inputs()[0].shape[0], str)  # a named, free batch dimension
+    probabilities = session.run(["probabilities"], {"image": verification_faces(fer_crops, 3, 64)})
+    np.testing.assert_allclose(probabilities[0], crop_probabilities, atol=1e-5)
+
+    report = export_checkpoint(
+        checkpoint, "onnx", path, dynamic_batch=True, verify_images=fer_crops
+    )
+    name, worst = max(report.differences.items(), key=lambda item: item[1])
+    assert printed.strip().endswith(f": {worst:.2e}") and worst > 0
+    assert main([*argv, "--tolerance", str(worst / 2)]) == 1
+    err = capsys.readouterr().err
+    assert f"exported {name} differs from PyTorch by {worst:.2e} (tolerance {worst / 2:.0e})" in err
+
+
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.load is deprecated
 def test_torchscript_matches_pytorch(checkpoint, fer_crops, crop_probabilities, classes, tmp_path):
     path = tmp_path / "model.torchscript.pt"

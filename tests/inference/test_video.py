@@ -118,6 +118,28 @@ def test_tracker_smooths_each_track_and_separates_faces():
     assert tracker.update([_face((1, 0, 10, 10), [0.0, 1.0])])[0][0] == 2
 
 
+def test_tracker_smoothing_is_an_exponential_average_that_outlasts_a_flicker():
+    """One face drifting over seven frames, smooth=0.75: p_t = 0.75 p_(t-1) + 0.25 q_t exactly
+    (dyadic values), a one-frame c1 leaves the label at c0, two frames of c1 in a row flip it."""
+    tracker = FaceTracker(smooth=0.75)
+    frames = [[1, 0], [1, 0], [0, 1], [1, 0], [0.5, 0.5], [0, 1], [0, 1]]
+    results = [tracker.update([_face((t, 0, 10, 10), q)]) for t, q in enumerate(frames)]
+    assert [tid for ((tid, _),) in results] == [0] * 7
+    smoothed = [face.probability_vector() for ((_, face),) in results]
+    expected = [
+        [1, 0],
+        [1, 0],
+        [0.75, 0.25],  # the flicker
+        [0.8125, 0.1875],
+        [0.734375, 0.265625],
+        [0.55078125, 0.44921875],  # c1 once more: still c0
+        [0.4130859375, 0.5869140625],  # c1 twice: now c1
+    ]
+    np.testing.assert_array_equal(smoothed, expected)
+    assert [face.label for ((_, face),) in results] == ["c0"] * 6 + ["c1"]
+    assert results[2][0][1].confidence == 0.75
+
+
 def test_box_iou_and_smoothing_bounds():
     assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
     assert box_iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)

@@ -159,10 +159,11 @@ def plot_attention_grid(
     return _save(figure, path)
 
 
-def _read_log(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """(step, value) series of every metric in a run's CSV log."""
+def read_csv_log(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
+    """(step, value) series of every metric in a run's Lightning CSV logs
+    (``csv/version_*/metrics.csv``, versions in order), empty cells skipped."""
     series: dict[str, list[tuple[int, float]]] = {}
-    for log in sorted(run_dir.glob("csv/version_*/metrics.csv")):
+    for log in sorted(Path(run_dir).glob("csv/version_*/metrics.csv")):
         with log.open() as handle:
             for row in csv.DictReader(handle):
                 for key, value in row.items():
@@ -178,7 +179,7 @@ def plot_curves(runs: dict[str, Path], path: str | Path) -> Path:
     """
     figure, (losses, accuracy) = plt.subplots(1, 2, figsize=(11, 4))
     for colour, (title, run_dir) in enumerate(runs.items()):
-        series = _read_log(run_dir)
+        series = read_csv_log(run_dir)
         for style, term in zip(("-", "--", ":", "-."), ("loss", "cls", "att", "rep"), strict=True):
             points = series.get(f"train/{term}_step")
             if points:
