@@ -37,7 +37,7 @@ import torch
 import yaml
 
 from feratt.config import ExperimentConfig, load_config
-from feratt.data.folds import SubjectKFold, validation_split
+from feratt.data.folds import fold_split, validation_faces
 from feratt.data.pack import load_pack, resize_prepared
 from feratt.data.records import PreparedFaces
 from feratt.devices import torch_device
@@ -384,13 +384,12 @@ class Session:
     def run_ck(self) -> None:
         """CK+48: whole subject-independent folds (every model) while the next one fits."""
         args, part, ck = self.args, self.summary["ckplus48"], self.sets["ckplus48"]
-        seed = self.base.train.seed
-        splits = list(SubjectKFold(args.folds, seed).split(ck.subjects, ck.labels))
+        seed, val_fraction = self.base.data.seed, self.base.data.val_fraction
         fold_s = None
         for fold in args.fold_list or range(args.folds):
-            train_idx, test_idx = splits[fold]
-            train = ck.subset(train_idx)
-            inner, val_idx = validation_split(train.subjects, 0.1, seed, train.labels)
+            # The same folds and validation subjects as `feratt cv` with this config.
+            train, test = fold_split(ck, args.folds, fold, seed)
+            inner, val = validation_faces(train, val_fraction, seed)
             per_epoch = images_per_epoch(self.base, len(inner))
             estimate = fold_s or sum(
                 self.planner.seconds(m, per_epoch, args.ck_epochs) for m in args.models
@@ -401,10 +400,7 @@ class Session:
                 )
                 break
             start = self.clock.elapsed()
-            test = ck.subset(test_idx)
-            data = datamodule(
-                self.base, train.subset(inner), train.subset(val_idx), test, self.backgrounds
-            )
+            data = datamodule(self.base, inner, val, test, self.backgrounds)
             for model in args.models:
                 config = experiment(
                     self.base,

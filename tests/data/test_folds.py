@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from feratt.data.folds import SubjectKFold, validation_split
+from feratt.data.folds import SubjectKFold, fold_split, validation_faces, validation_split
+from feratt.data.records import PreparedFaces
 
 
 def toy_subjects(n_subjects: int = 23, seed: int = 1) -> np.ndarray:
@@ -68,3 +69,32 @@ def test_validation_split_of_a_set_too_small_to_stratify():
     train, val = validation_split([""] * 42, 0.1, seed=0, labels=labels)
     assert len(val) == 5 and len(train) == 37
     assert sorted({*train, *val}) == list(range(42))
+
+
+def _faces(n_subjects: int = 12, per_subject: int = 3) -> PreparedFaces:
+    n = n_subjects * per_subject
+    return PreparedFaces(
+        faces=np.arange(n, dtype=np.uint8).reshape(n, 1, 1, 1).repeat(4, 2).repeat(4, 3),
+        masks=np.ones((n, 4, 4), bool),
+        labels=np.arange(n) % 3,
+        subjects=np.repeat([f"S{i:02d}" for i in range(n_subjects)], per_subject),
+        paths=np.array([f"{i}.png" for i in range(n)]),
+        classes=("a", "b", "c"),
+    )
+
+
+def test_fold_split_and_validation_faces_are_the_index_splits_applied():
+    """`feratt cv` (through the data module) and the GPU runner both cut faces this way."""
+    faces = _faces()
+    for fold in range(3):
+        train, test = fold_split(faces, 3, fold, seed=4)
+        train_idx, test_idx = list(SubjectKFold(3, 4).split(faces.subjects, faces.labels))[fold]
+        assert (train.paths == faces.paths[train_idx]).all()
+        assert (test.paths == faces.paths[test_idx]).all()
+        inner, val = validation_faces(train, 0.25, seed=4)
+        inner_idx, val_idx = validation_split(train.subjects, 0.25, 4, train.labels)
+        assert (val.paths == train.paths[val_idx]).all()
+        assert (inner.paths == train.paths[inner_idx]).all()
+        assert not set(inner.subjects) & set(val.subjects) | set(val.subjects) & set(test.subjects)
+    with pytest.raises(ValueError, match=r"fold must be in \[0, 3\), got 3"):
+        fold_split(faces, 3, 3)

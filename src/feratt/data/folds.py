@@ -15,6 +15,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from feratt.data.records import PreparedFaces
+
 
 def _subject_array(subjects: Sequence[str | None] | np.ndarray) -> np.ndarray:
     values = np.array(["" if s is None else str(s) for s in subjects], dtype=str)
@@ -118,3 +120,22 @@ def validation_split(
     taken[-1] = False
     val = np.isin(values, names[order[taken]])
     return np.flatnonzero(~val), np.flatnonzero(val)
+
+
+def fold_split(
+    faces: PreparedFaces, folds: int, fold: int, seed: int = 0
+) -> tuple[PreparedFaces, PreparedFaces]:
+    """(train, test) faces of fold `fold` of the subject-independent `folds`-fold split."""
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold must be in [0, {folds}), got {fold}")
+    splits = SubjectKFold(folds, seed).split(faces.subjects, faces.labels)
+    train_idx, test_idx = next(s for k, s in enumerate(splits) if k == fold)
+    return faces.subset(train_idx), faces.subset(test_idx)
+
+
+def validation_faces(
+    faces: PreparedFaces, fraction: float, seed: int = 0
+) -> tuple[PreparedFaces, PreparedFaces]:
+    """(train, val) faces: `validation_split` of `faces` by subject (model selection data)."""
+    train_idx, val_idx = validation_split(faces.subjects, fraction, seed, faces.labels)
+    return faces.subset(train_idx), faces.subset(val_idx)

@@ -20,7 +20,7 @@ from feratt.data import open_dataset
 from feratt.data.batches import Batch, DeviceBatches, EvalChunk
 from feratt.data.cache import prepare_cached
 from feratt.data.compositing import load_backgrounds
-from feratt.data.folds import SubjectKFold, validation_split
+from feratt.data.folds import fold_split, validation_faces
 from feratt.data.records import PreparedFaces
 
 
@@ -134,14 +134,9 @@ class FERAttDataModule(L.LightningDataModule):
                 raise ValueError(
                     "data.test_split and data.folds are exclusive: folds make the test"
                 )
-            splits = SubjectKFold(config.folds, config.seed).split(train.subjects, train.labels)
-            train_idx, test_idx = next(s for k, s in enumerate(splits) if k == config.fold)
-            train, test = train.subset(train_idx), train.subset(test_idx)
+            train, test = fold_split(train, config.folds, config.fold, config.seed)
         if val is None:
-            train_idx, val_idx = validation_split(
-                train.subjects, config.val_fraction, config.seed, train.labels
-            )
-            train, val = train.subset(train_idx), train.subset(val_idx)
+            train, val = validation_faces(train, config.val_fraction, config.seed)
         backgrounds = None
         if config.mode != "real" or config.backgrounds is not None:
             backgrounds = load_backgrounds(config.backgrounds)
