@@ -83,6 +83,13 @@ def test_plot_curves_reads_lightning_csv_logs(tmp_path: Path, monkeypatch: pytes
     assert [line.get_xydata().tolist() for line in accuracy.lines] == [[[9, 40.0]]]
 
 
+def test_csv_logs_are_read_in_version_order_past_nine(tmp_path: Path):
+    run = tmp_path / "run"
+    for version, step in ((2, 20), (10, 100), (9, 90)):
+        _write_csv_log(run / f"csv/version_{version}/metrics.csv", [[0, step, 1.0, 1.0, ""]])
+    assert [s for s, _ in plots.read_csv_log(run)["train/cls_step"]] == [20, 90, 100]
+
+
 def test_demo_rejects_bad_epochs(tmp_path: Path, capsys: pytest.CaptureFixture):
     assert main(["demo", "--quick", "--epochs", "0", "--out", str(tmp_path)]) == 1
     assert "--epochs must be at least 1" in capsys.readouterr().err

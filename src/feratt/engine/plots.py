@@ -163,7 +163,9 @@ def read_csv_log(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
     """(step, value) series of every metric in a run's Lightning CSV logs
     (``csv/version_*/metrics.csv``, versions in order), empty cells skipped."""
     series: dict[str, list[tuple[int, float]]] = {}
-    for log in sorted(Path(run_dir).glob("csv/version_*/metrics.csv")):
+    logs = Path(run_dir).glob("csv/version_*/metrics.csv")
+    # In the order the versions were written: version_10 after version_9, not after version_1.
+    for log in sorted(logs, key=lambda p: int(p.parent.name.removeprefix("version_"))):
         with log.open() as handle:
             for row in csv.DictReader(handle):
                 for key, value in row.items():
