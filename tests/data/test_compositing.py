@@ -219,6 +219,21 @@ def test_degradations_follow_their_probability():
             assert torch.equal(batch.clean, reference.clean)  # the target stays clean
 
 
+@pytest.mark.parametrize("sigma", [0.02, 0.05, 0.1])
+def test_noise_has_the_configured_standard_deviation(sigma: float):
+    """Away from the [0, 1] clamp, the added noise is zero-mean with std `noise_sigma`."""
+    faces, masks = _faces(16)
+    base = CompositorConfig(size=32).without_noise()
+    reference = _run(Compositor(_backgrounds(), base), faces, masks, seed=3).image[:, 0]
+    noisy_config = CompositorConfig(**{**vars(base), "noise_p": 1.0, "noise_sigma": sigma})
+    noisy = _run(Compositor(_backgrounds(), noisy_config), faces, masks, seed=3).image[:, 0]
+    inside = (reference > 4 * sigma) & (reference < 1 - 4 * sigma)
+    noise = (noisy - reference)[inside]
+    assert noise.numel() > 5000
+    assert abs(noise.mean().item()) < 0.05 * sigma
+    assert noise.std().item() == pytest.approx(sigma, rel=0.05)
+
+
 def test_fill_holes_matches_scipy():
     size = 48
     y, x = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
