@@ -44,6 +44,8 @@ def test_experiment_is_a_valid_cpu_sized_config(tmp_path: Path):
     assert (config.train.max_epochs, config.data.steps_per_epoch) == (2, 3)
     assert config.train.logger == "none" and not config.train.resume
     assert config.run_dir == tmp_path / "runs" / "feratt_rep_cls"
+    assert config.train.mask_weight == 1.0  # the demo's recipe adds L_mask (RESULTS.md)
+    assert experiment(DemoSettings(mask_weight=0.0), "feratt_rep_cls", 7).train.mask_weight == 0
 
 
 def _write_csv_log(path: Path, rows: list[list]) -> None:

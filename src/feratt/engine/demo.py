@@ -55,6 +55,9 @@ class DemoSettings:
         epochs, steps_per_epoch, batch_size: training length.
         lr, lr_schedule, lr_warmup_steps: Adam's step size, its decay and its linear warm-up.
         precise_bn_batches: batches that refresh the BatchNorm statistics before validation.
+        mask_weight: weight of L_mask (``train.mask_weight``): at 400 steps, L_att alone teaches
+            the attention an oval template and FERAtt+Rep+Cls collapsed on one of three seeds;
+            with L_mask it learnt on all three (benchmarks/RESULTS.md). 0: the paper's losses.
         mode: training data mode (``mixed``: half of every batch composited).
         seed: seed of rendering, splits and training.
         progress_bar: show Lightning's progress bar.
@@ -77,6 +80,7 @@ class DemoSettings:
     lr_schedule: str = "cosine"
     lr_warmup_steps: int = 40
     precise_bn_batches: int = 4
+    mask_weight: float = 1.0
     mode: str = "mixed"
     seed: int = 0
     progress_bar: bool = True
@@ -139,6 +143,7 @@ def experiment(settings: DemoSettings, model: str, num_classes: int) -> Experime
             lr_schedule=settings.lr_schedule,
             lr_warmup_steps=settings.lr_warmup_steps,
             precise_bn_batches=settings.precise_bn_batches,
+            mask_weight=settings.mask_weight,
             seed=settings.seed,
             logger="none",
             resume=False,
