@@ -71,6 +71,16 @@ def test_parameter_counts_match_the_paper() -> None:
 
 
 @pytest.mark.parametrize("name", list_models())
+def test_attention_modules_and_g_rep_hold_every_weight_once(name: str) -> None:
+    model = create_model(name, num_classes=4, width=TINY)
+    attention = [p for m in model.attention_modules() for p in m.parameters()]
+    ids = [id(p) for p in attention + list(model.classifier.parameters())]
+    assert sorted(ids) == sorted(id(p) for p in model.parameters())
+    assert (model.localisation in model.attention_modules()) == (name.endswith("stn"))
+    assert bool(attention) == model.has_attention
+
+
+@pytest.mark.parametrize("name", list_models())
 def test_backward_reaches_every_parameter(name: str) -> None:
     torch.manual_seed(0)
     model = create_model(name, num_classes=4, width=TINY)

@@ -97,9 +97,8 @@ class FERAttModule(L.LightningModule):
 
     def _freeze_attention(self) -> None:
         # Every step: Lightning puts the whole module back in train mode after each validation.
-        for name, child in self.model.named_children():
-            if name != "classifier":
-                child.eval().requires_grad_(False)
+        for module in self.model.attention_modules():
+            module.eval().requires_grad_(False)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
@@ -119,12 +118,10 @@ class FERAttModule(L.LightningModule):
         config = self.train_config
         groups: list[dict[str, Any]] = [{"params": list(self.parameters())}]
         if config.attention_lr_scale != 1.0 and self.model.has_attention:
-            classifier = list(self.model.classifier.parameters())
-            chosen = {id(p) for p in classifier}
-            attention = [p for p in self.model.parameters() if id(p) not in chosen]
+            attention = [p for m in self.model.attention_modules() for p in m.parameters()]
             attention_lr = config.lr * config.attention_lr_scale
             groups = [
-                {"params": classifier, "name": "G_rep"},
+                {"params": list(self.model.classifier.parameters()), "name": "G_rep"},
                 {"params": attention, "name": "attention", "lr": attention_lr},
             ]
         return torch.optim.Adam(

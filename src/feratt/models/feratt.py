@@ -70,6 +70,12 @@ class FERAtt(nn.Module):
     def has_attention(self) -> bool:
         return self.attention is not None
 
+    def attention_modules(self) -> list[nn.Module]:
+        """The attention side, every module with weights but G_rep: G_att, G_ft, G_rec and the
+        STN's localisation net (empty for the baseline); staged schedules train or fix it apart."""
+        parts = (self.attention, self.features, self.reconstruction, self.localisation)
+        return [part for part in parts if part is not None]
+
     def _check_input(self, x: torch.Tensor) -> None:
         multiple = _ATTENTION_SIZE_MULTIPLE if self.has_attention else 2
         if x.ndim != 4 or x.shape[1] != self.config.in_channels or not x.is_floating_point():
