@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,20 @@ def test_bad_yaml_is_a_short_one_line_error(
     assert message.format(file=f"config file {config}") in err
     assert err.count("\n") == 1 and "Traceback" not in err and len(err) < 500
     assert not (tmp_path / "runs").exists() and not Path("runs/bad").exists()
+
+
+def test_cpu_comparisons_share_one_recipe_across_data_sets() -> None:
+    """The FER2013 comparison trains as the CK+48 folds do; it tests on val (PublicTest) and
+    selects on a share of train."""
+    for model in ("preactresnet18", "feratt_cls", "feratt_rep_cls"):
+        ckplus = load_config(f"cpu/ckplus48_cv_{model}")
+        fer = load_config(f"cpu/fer2013_cmp_{model}")
+        assert fer.name == f"fer2013_cmp_{model}" and fer.model == ckplus.model
+        assert replace(fer.train, max_epochs=-1) == replace(ckplus.train, max_epochs=-1)
+        assert (fer.data.format, fer.data.val_split, fer.data.test_split) == (
+            "fer2013-folders",
+            None,
+            "val",
+        )
+        assert fer.data.mode == ckplus.data.mode and fer.data.batch_size == ckplus.data.batch_size
+        assert fer.data.steps_per_epoch * fer.train.max_epochs >= fer.train.max_steps
