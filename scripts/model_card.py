@@ -31,6 +31,7 @@ from feratt.engine.calibration import fit_temperature, plot_reliability, reliabi
 from feratt.engine.evaluate import knn_predict, predict_all
 from feratt.engine.metrics import classification_metrics
 from feratt.engine.plots import plot_attention_grid, plot_confusion_matrix
+from feratt.engine.protocol import reference_sample
 from feratt.inference import Recognizer
 
 
@@ -100,9 +101,9 @@ def main() -> int:
     }
     if predictions.embeddings is not None:
         train = _prepared(args.data, "train", args.cache_dir)
-        pick = np.random.default_rng(0).permutation(len(train))[: args.knn_reference]
-        reference = predict_all(model, train.faces[np.sort(pick)], batch_size=128).embeddings
-        knn = knn_predict(reference, train.labels[np.sort(pick)], predictions.embeddings)
+        pick = reference_sample(len(train), args.knn_reference)
+        reference = predict_all(model, train.faces[pick], batch_size=128).embeddings
+        knn = knn_predict(reference, train.labels[pick], predictions.embeddings)
         card["knn"] = {
             **classification_metrics(val.labels, knn, classes),
             "k": 11,

@@ -168,6 +168,18 @@ def test_eval_cli_split_scores_a_shipped_split(
     loaded = load_checkpoint(shipped_weights)
     labels, train_labels = (_model_labels(f, loaded.classes) for f in (test, train))
     assert_record_of(record, loaded.model, test.faces, labels, train.faces, train_labels, k=5)
+    assert record["knn"]["reference_faces"] == 18
+
+    # --knn-reference 7: the k-NN votes among a fixed sample of 7 of the 18 training faces.
+    sampled = tmp_path / "sampled"
+    assert main([*argv[:-1], str(sampled), "--knn-reference", "7"]) == 0
+    record = json.loads((sampled / "real.json").read_text())
+    pick = protocol.reference_sample(len(train), 7)
+    assert len(pick) == len(set(pick)) == 7 and record["knn"]["reference_faces"] == 7
+    assert_record_of(record, loaded.model, test.faces, labels, train.faces[pick],
+                     train_labels[pick], k=5)  # fmt: skip
+    assert main([*argv, "--knn-reference", "0"]) == 1
+    assert "at least 1 face; got 0" in capsys.readouterr().err
 
 
 def test_eval_cli_errors_name_the_problem(

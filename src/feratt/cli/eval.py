@@ -34,6 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, help="seed of the fold and background splits")
     parser.add_argument("--cache", help="prepared-face cache folder")
     parser.add_argument("--k", type=int, default=11, help="neighbours of the k-NN prediction")
+    parser.add_argument(
+        "--knn-reference",
+        type=int,
+        metavar="N",
+        help="k-NN over the embeddings of N training faces, a fixed random sample (default: all; "
+        "embedding all 27k FER2013 training faces takes minutes on a CPU)",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1...")
     parser.add_argument(
@@ -94,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         classes=checkpoint.classes,
         synthetic=args.synthetic,
         k=args.k,
+        knn_reference=args.knn_reference,
         batch_size=args.batch_size,
         device=args.device,
         provenance={

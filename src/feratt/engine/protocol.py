@@ -38,6 +38,16 @@ def remap_labels(
     return lookup[np.asarray(labels, dtype=np.int64)]
 
 
+def reference_sample(count: int, limit: int | None, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a fixed random sample of at most `limit` of `count` training faces, the
+    k-NN reference when embedding all of them costs too much (FER2013: 27k faces); all if None."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"the k-NN reference needs at least 1 face; got {limit}")
+    if limit is None or limit >= count:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).permutation(count)[:limit])
+
+
 def _test_faces(datamodule: FERAttDataModule) -> PreparedFaces:
     faces = datamodule.faces.get("test")
     if faces is None:
@@ -72,6 +82,7 @@ def evaluate_datamodule(
     device: str | torch.device | None = None,
     attention_samples: int = 8,
     provenance: dict[str, Any] | None = None,
+    knn_reference: int | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate `model` on the real (and synthetic) test set of a set-up data module.
 
@@ -89,6 +100,7 @@ def evaluate_datamodule(
         batch_size, device: inference settings (device ``auto``: the GPU when there is one).
         attention_samples: test images shown in the attention grid (0: none).
         provenance: extra fields for each record (checkpoint, data path...).
+        knn_reference: k-NN over this many training faces (``reference_sample``; None: all).
     """
     device = torch_device(device)
     if fold is None and datamodule.config.folds:
@@ -99,7 +111,8 @@ def evaluate_datamodule(
         raise ValueError(f"{len(classes)} class names for a {model.config.num_classes}-class model")
     train = datamodule.faces["train"]
     labels = remap_labels(_test_faces(datamodule).labels, data_classes, classes)
-    train_labels = remap_labels(train.labels, data_classes, classes)
+    pick = reference_sample(len(train), knn_reference)
+    train_labels = remap_labels(train.labels[pick], data_classes, classes)
     out = Path(out_dir)
     if synthetic is None:
         synthetic = "test" in datamodule.backgrounds
@@ -109,7 +122,7 @@ def evaluate_datamodule(
         images = test_images(datamodule, kind == "synthetic", device)
         predictions = predict_all(model, images, batch_size, device)
         if predictions.embeddings is not None and reference is None:
-            reference = predict_all(model, train.faces, batch_size, device).embeddings
+            reference = predict_all(model, train.faces[pick], batch_size, device).embeddings
         record = {
             "model": model.config.name,
             "test": kind,
@@ -117,6 +130,8 @@ def evaluate_datamodule(
             **(provenance or {}),
             **score(predictions, labels, classes, reference, train_labels, k),
         }
+        if "knn" in record:
+            record["knn"]["reference_faces"] = len(pick)
         if predictions.embeddings is not None:
             save_embeddings(out / f"{kind}_embeddings.npz", predictions.embeddings, labels, classes)
             record["embeddings"] = f"{kind}_embeddings.npz"
