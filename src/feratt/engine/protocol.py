@@ -38,12 +38,12 @@ def remap_labels(
     return lookup[np.asarray(labels, dtype=np.int64)]
 
 
-def reference_sample(count: int, limit: int | None, seed: int = 0) -> np.ndarray:
+def reference_sample(count: int, limit: int, seed: int = 0) -> np.ndarray:
     """Sorted indices of a fixed random sample of at most `limit` of `count` training faces, the
-    k-NN reference when embedding all of them costs too much (FER2013: 27k faces); all if None."""
-    if limit is not None and limit < 1:
+    k-NN reference when embedding all of them costs too much (FER2013: 27k faces)."""
+    if limit < 1:
         raise ValueError(f"the k-NN reference needs at least 1 face; got {limit}")
-    if limit is None or limit >= count:
+    if limit >= count:
         return np.arange(count)
     return np.sort(np.random.default_rng(seed).permutation(count)[:limit])
 
@@ -110,9 +110,10 @@ def evaluate_datamodule(
     if len(classes) != model.config.num_classes:
         raise ValueError(f"{len(classes)} class names for a {model.config.num_classes}-class model")
     train = datamodule.faces["train"]
+    if knn_reference is not None:  # a copy of the sample only: all faces stay memory-mapped
+        train = train.subset(reference_sample(len(train), knn_reference))
     labels = remap_labels(_test_faces(datamodule).labels, data_classes, classes)
-    pick = reference_sample(len(train), knn_reference)
-    train_labels = remap_labels(train.labels[pick], data_classes, classes)
+    train_labels = remap_labels(train.labels, data_classes, classes)
     out = Path(out_dir)
     if synthetic is None:
         synthetic = "test" in datamodule.backgrounds
@@ -122,7 +123,7 @@ def evaluate_datamodule(
         images = test_images(datamodule, kind == "synthetic", device)
         predictions = predict_all(model, images, batch_size, device)
         if predictions.embeddings is not None and reference is None:
-            reference = predict_all(model, train.faces[pick], batch_size, device).embeddings
+            reference = predict_all(model, train.faces, batch_size, device).embeddings
         record = {
             "model": model.config.name,
             "test": kind,
@@ -131,7 +132,7 @@ def evaluate_datamodule(
             **score(predictions, labels, classes, reference, train_labels, k),
         }
         if "knn" in record:
-            record["knn"]["reference_faces"] = len(pick)
+            record["knn"]["reference_faces"] = len(train)
         if predictions.embeddings is not None:
             save_embeddings(out / f"{kind}_embeddings.npz", predictions.embeddings, labels, classes)
             record["embeddings"] = f"{kind}_embeddings.npz"
