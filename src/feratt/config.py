@@ -243,7 +243,8 @@ class TrainConfig:
             (accelerator: auto, cpu, gpu, cuda or mps; devices: a count, -1 for all, ``auto``
             or a list of indices like ``0,1``).
         precision: ``auto`` (bf16-mixed on GPU, 32 on CPU) or any Lightning precision.
-        channels_last, compile: GPU speed options.
+        channels_last: NHWC weights and batches (faster on GPUs and on the CPU's oneDNN).
+        compile: torch.compile the model (GPU speed option).
         checkpoint_every_n_epochs / checkpoint_every_n_steps: periodic checkpoints (steps, when
             positive, take precedence); the best-on-validation checkpoint is always kept.
         val_every_n_epochs: validation period.
