@@ -162,9 +162,10 @@ def test_baseline_accepts_any_even_size() -> None:
     assert model(torch.rand(2, 3, 48, 48)).logits.shape == (2, 8)
 
 
-def test_residual_reconstruction_starts_as_the_input_and_detaching_stops_cls() -> None:
+@pytest.mark.parametrize("name", ["feratt_rep_cls", "feratt_rep_cls_stn"])
+def test_residual_reconstruction_starts_as_the_input_and_detaching_stops_cls(name: str) -> None:
     torch.manual_seed(0)
-    model = create_model("feratt_rep_cls", num_classes=4, width=TINY)
+    model = create_model(name, num_classes=4, width=TINY)
     images = torch.rand(2, 3, 64, 64)
     output = model(images)
     torch.testing.assert_close(output.attention_image, images.clamp(1e-3, 1 - 1e-3))

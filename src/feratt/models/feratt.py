@@ -104,8 +104,8 @@ class FERAtt(nn.Module):
             attention_image = self.reconstruction(fused, image, attention_map)
             classifier_input = attention_image.detach() if detach_attention else attention_image
             if self.localisation is not None:
-                theta = self.localisation(self.normalize(attention_image))
-                classifier_input = apply_affine(attention_image, theta)
+                theta = self.localisation(self.normalize(classifier_input))
+                classifier_input = apply_affine(classifier_input, theta)
         return self._classify(
             classifier_input,
             attention_image=attention_image,
