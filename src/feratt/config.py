@@ -231,6 +231,10 @@ class TrainConfig:
         attention_detach_steps: until this global step (-1: the whole run), G_rep's gradients
             stop at I_att, so G_att, G_ft and G_rec learn the clean face from L_att alone
             instead of being pulled towards the input image by L_cls.
+        attention_blend_steps: over this many first steps (0: off), G_rep's input moves
+            linearly from the input image to I_att, ``(1 - t) * I + t * I_att`` with
+            ``t = step / attention_blend_steps``, so G_rep learns on the image while the
+            attention is still forming; evaluation and every step after see I_att alone.
         attention_freeze_step: from this global step on (0: never), G_att, G_ft and G_rec
             are fixed (eval mode, no gradients) and G_rep trains on a stationary I_att; the
             steps after it cost about a third of a whole-network step.
@@ -277,6 +281,7 @@ class TrainConfig:
     mask_weight: float = 0.0
     classifier_warmup_steps: int = 0
     attention_detach_steps: int = -1
+    attention_blend_steps: int = 0
     attention_freeze_step: int = 0
     attention_lr_scale: float = 1.0
     precise_bn_batches: int = 16
@@ -324,7 +329,7 @@ class TrainConfig:
         if self.loss_sigma <= 0:
             raise ValueError(f"train.loss_sigma must be positive; got {self.loss_sigma}")
         for key in ("att_weight", "rep_weight", "mask_weight", "classifier_warmup_steps",
-                    "attention_freeze_step"):  # fmt: skip
+                    "attention_blend_steps", "attention_freeze_step"):  # fmt: skip
             if getattr(self, key) < 0:
                 raise ValueError(f"train.{key} must be >= 0; got {getattr(self, key)}")
         if 0 < self.attention_freeze_step <= self.classifier_warmup_steps:

@@ -19,6 +19,7 @@ from feratt.engine.datamodule import FERAttDataModule
 from feratt.engine.module import FERAttModule
 from feratt.engine.schedules import LRSchedule
 from feratt.engine.train import fit
+from feratt.models import FERAtt
 
 CPU = torch.device("cpu")
 CLASSES = ("happy", "surprise", "sad")
@@ -329,6 +330,26 @@ def test_best_model_of_a_staged_run_comes_from_the_whole_network(
     assert len(validated) == 4  # steps 2, 4 (G_rep alone), 6 and 8 (the whole network)
     assert best["global_step"] in (6, 8)
     assert load_checkpoint(result.best_checkpoint).metadata["source"].endswith("best.ckpt")
+
+
+def test_attention_blend_moves_g_rep_from_the_image_to_i_att_over_its_steps(
+    tiny_config: Callable[..., ExperimentConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """train.attention_blend_steps=4 after a 2-step warm-up: the training steps give G_rep
+    I, I, then t = 0, 1/4, 1/2, 3/4 of I_att, then I_att; validation sees I_att alone."""
+    weights: list[tuple[bool, float]] = []
+    forward = FERAtt.forward
+
+    def recording(self, x, detach_attention=False, attention_weight=1.0):  # noqa: ANN001, ANN202
+        weights.append((torch.is_grad_enabled(), attention_weight))
+        return forward(self, x, detach_attention, attention_weight)
+
+    monkeypatch.setattr(FERAtt, "forward", recording)
+    fit(tiny_config("data.mode=real", "train.max_epochs=4", "train.classifier_warmup_steps=2",
+                    "train.attention_blend_steps=4", "train.precise_bn_batches=0"))  # fmt: skip
+    training = [weight for grad, weight in weights if grad]
+    assert training == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    assert {weight for grad, weight in weights if not grad} == {1.0}
 
 
 def test_frozen_attention_stays_as_it_was_while_g_rep_trains_on(

@@ -178,6 +178,21 @@ def test_residual_reconstruction_starts_as_the_input_and_detaching_stops_cls(nam
         assert model.classifier.fc.weight.grad.abs().sum() > 0
 
 
+def test_attention_weight_blends_g_rep_input_from_the_image_to_the_attention_image() -> None:
+    torch.manual_seed(0)
+    model = create_model("feratt_rep_cls", num_classes=4, width=TINY).eval()
+    torch.nn.init.normal_(model.reconstruction.layers[-1].weight, std=0.5)  # I_att != I
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        on_image = model.forward_classifier(images).logits
+        blended = model(images, attention_weight=0.25)
+        on_attention = model(images).logits
+        expected = model._classify(torch.lerp(images, blended.attention_image, 0.25)).logits
+        torch.testing.assert_close(model(images, attention_weight=0.0).logits, on_image)
+    torch.testing.assert_close(blended.logits, expected)
+    assert not torch.allclose(on_attention, on_image, atol=1e-3)
+
+
 def test_paper_reconstruction_and_normaliser_are_the_authors_layers() -> None:
     model = create_model(
         "feratt_rep_cls", num_classes=4, width=TINY, reconstruction="paper", normalization="cifar"

@@ -93,7 +93,9 @@ class FERAttModule(L.LightningModule):
             self._freeze_attention()
             return self.model(image, detach_attention=True)
         detached = config.attention_detach_steps < 0 or step < config.attention_detach_steps
-        return self.model(image, detach_attention=detached)
+        blend = config.attention_blend_steps
+        weight = min(1.0, (step - config.classifier_warmup_steps) / blend) if blend else 1.0
+        return self.model(image, detach_attention=detached, attention_weight=weight)
 
     def _freeze_attention(self) -> None:
         # Every step: Lightning puts the whole module back in train mode after each validation.

@@ -89,9 +89,13 @@ class FERAtt(nn.Module):
                 f"{tuple(x.shape[-2:])}: resize or pad the images (e.g. to 64x64)"
             )
 
-    def forward(self, x: torch.Tensor, detach_attention: bool = False) -> FERAttOutput:
+    def forward(
+        self, x: torch.Tensor, detach_attention: bool = False, attention_weight: float = 1.0
+    ) -> FERAttOutput:
         """The whole network; `detach_attention` stops G_rep's gradients at I_att, so the
-        attention modules learn from L_att alone (a staged schedule's first stage)."""
+        attention modules learn from L_att alone (a staged schedule's first stage).
+        `attention_weight` t < 1 gives G_rep (1 - t) * I + t * I_att (a training schedule's
+        blend; the network itself is t = 1)."""
         self._check_input(x)
         image = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
         attention_map = features = attention_image = theta = None
@@ -103,6 +107,8 @@ class FERAtt(nn.Module):
             fused = torch.sigmoid(attention_map) * features  # M = sigma(A) * F (fusion)
             attention_image = self.reconstruction(fused, image, attention_map)
             classifier_input = attention_image.detach() if detach_attention else attention_image
+            if attention_weight < 1.0:
+                classifier_input = torch.lerp(image, classifier_input, attention_weight)
             if self.localisation is not None:
                 theta = self.localisation(self.normalize(classifier_input))
                 classifier_input = apply_affine(classifier_input, theta)
