@@ -13,7 +13,7 @@ import yaml
 from training_replay import StepRecorder, replayed_cls, weights_changed
 
 from feratt.checkpoint import load_checkpoint
-from feratt.config import ExperimentConfig
+from feratt.config import ExperimentConfig, ModelConfig
 from feratt.data.records import PreparedFaces
 from feratt.engine.datamodule import FERAttDataModule
 from feratt.engine.module import FERAttModule
@@ -350,6 +350,18 @@ def test_attention_blend_moves_g_rep_from_the_image_to_i_att_over_its_steps(
     training = [weight for grad, weight in weights if grad]
     assert training == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
     assert {weight for grad, weight in weights if not grad} == {1.0}
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_channels_last_lays_out_the_model_in_nhwc_on_the_cpu_too(channels_last: bool) -> None:
+    """train.channels_last holds on every device: oneDNN's NHWC kernels train FERAtt about 2x
+    faster on the CPU (benchmarks/stage_throughput.py)."""
+    model = ModelConfig("feratt_rep_cls", num_classes=len(CLASSES), width=0.0625)
+    module = FERAttModule(model.to_dict(), CLASSES, train={"channels_last": channels_last})
+    module.setup("fit")
+    convolutions = [m.weight for m in module.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    assert convolutions and all(w.is_contiguous(memory_format=layout) for w in convolutions)
 
 
 def test_frozen_attention_stays_as_it_was_while_g_rep_trains_on(

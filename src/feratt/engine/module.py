@@ -110,7 +110,7 @@ class FERAttModule(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         # Before the strategy wraps the model (DDP buckets must see the final parameter layout).
-        # channels_last pays on the CPU too: oneDNN's NHWC kernels train FERAtt 1.7x faster
+        # channels_last pays on the CPU too: oneDNN's NHWC kernels train FERAtt 1.3-2.3x faster
         # there (benchmarks/stage_throughput.py).
         if self.train_config.channels_last:
             self.model.to(memory_format=torch.channels_last)
