@@ -69,6 +69,8 @@ LR_SCHEDULES = ("fixed", "step", "cosine")
 LOGGERS = ("tensorboard", "visdom", "none")
 REP_MEANS = ("batch", "leave_one_out", "detached")
 MIXUP_LAMBDAS = ("batch", "pair")
+# What G_rep sees while it trains alone (train.classifier_warmup_input).
+WARMUP_INPUTS = ("image", "clean")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 
 
@@ -228,6 +230,10 @@ class TrainConfig:
         classifier_warmup_steps: train G_rep alone on the input image for this many first steps
             (about 6x cheaper per step), then the whole network; needs the ``residual`` G_rec
             so that I_att starts as the image G_rep learnt on.
+        classifier_warmup_input: what G_rep sees in those steps: ``image`` (the input) or
+            ``clean`` (I_org, L_att's target: the face on black, what a trained I_att becomes),
+            so that the switch to I_att barely changes G_rep's input; validation and precise
+            BatchNorm of that stage see the same.
         attention_detach_steps: until this global step (-1: the whole run), G_rep's gradients
             stop at I_att, so G_att, G_ft and G_rec learn the clean face from L_att alone
             instead of being pulled towards the input image by L_cls.
@@ -280,6 +286,7 @@ class TrainConfig:
     rep_weight: float = 1.0
     mask_weight: float = 0.0
     classifier_warmup_steps: int = 0
+    classifier_warmup_input: str = "image"
     attention_detach_steps: int = -1
     attention_blend_steps: int = 0
     attention_freeze_step: int = 0
@@ -326,6 +333,9 @@ class TrainConfig:
         _require_choice("train.logger", self.logger, LOGGERS)
         _require_choice("train.rep_means", self.rep_means, REP_MEANS)
         _require_choice("train.mixup_lambda", self.mixup_lambda, MIXUP_LAMBDAS)
+        _require_choice(
+            "train.classifier_warmup_input", self.classifier_warmup_input, WARMUP_INPUTS
+        )
         if self.loss_sigma <= 0:
             raise ValueError(f"train.loss_sigma must be positive; got {self.loss_sigma}")
         for key in ("att_weight", "rep_weight", "mask_weight", "classifier_warmup_steps",

@@ -352,6 +352,49 @@ def test_attention_blend_moves_g_rep_from_the_image_to_i_att_over_its_steps(
     assert {weight for grad, weight in weights if not grad} == {1.0}
 
 
+@pytest.mark.parametrize("warmup_input", ["image", "clean"])
+def test_g_rep_warms_up_on_the_input_or_on_the_clean_face(
+    tiny_config: Callable[..., ExperimentConfig],
+    monkeypatch: pytest.MonkeyPatch,
+    warmup_input: str,
+) -> None:
+    """train.classifier_warmup_input=clean: while G_rep trains alone, its training steps, its
+    validations and precise BatchNorm all feed it I_org (the face on black); from the switch on,
+    the whole network takes the input image. With ``image`` G_rep never sees I_org."""
+    calls: list[tuple[str, bool, bool]] = []  # (path, gradients on, input is a face on black)
+    whole, alone = FERAtt.forward, FERAtt.forward_classifier
+
+    def on_black(x: torch.Tensor) -> bool:
+        return (x == 0).float().mean().item() > 0.2
+
+    def recording(self, x, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        calls.append(("whole", torch.is_grad_enabled(), on_black(x)))
+        return whole(self, x, *args, **kwargs)
+
+    def recording_alone(self, x):  # noqa: ANN001, ANN202
+        calls.append(("G_rep", torch.is_grad_enabled(), on_black(x)))
+        return alone(self, x)
+
+    monkeypatch.setattr(FERAtt, "forward", recording)
+    monkeypatch.setattr(FERAtt, "forward_classifier", recording_alone)
+    fit(tiny_config("data.mode=mixed", "train.max_epochs=4", "train.classifier_warmup_steps=4",
+                    f"train.classifier_warmup_input={warmup_input}",
+                    "train.precise_bn_batches=1", "train.grid_every_n_epochs=0"))  # fmt: skip
+    assert [path for path, grad, _ in calls if grad] == ["G_rep"] * 4 + ["whole"] * 4
+    assert {black for path, _, black in calls if path == "G_rep"} == {warmup_input == "clean"}
+    assert not any(black for path, _, black in calls if path == "whole")
+    # The first stage's validations and precise BN: G_rep alone on I_org, or the whole network.
+    last_step = max(i for i, (path, grad, _) in enumerate(calls) if grad and path == "G_rep")
+    first_stage = calls[:last_step]
+    checks = {path for path, grad, _ in first_stage if not grad}
+    assert checks == ({"G_rep"} if warmup_input == "clean" else {"whole"})
+
+
+def test_an_unknown_warmup_input_names_the_key_and_the_choices() -> None:
+    with pytest.raises(ValueError, match="train.classifier_warmup_input.*image, clean"):
+        ExperimentConfig().replace("train.classifier_warmup_input=mask")
+
+
 @pytest.mark.parametrize("channels_last", [True, False])
 def test_channels_last_lays_out_the_model_in_nhwc_on_the_cpu_too(channels_last: bool) -> None:
     """train.channels_last holds on every device: oneDNN's NHWC kernels train FERAtt about 2x

@@ -61,10 +61,7 @@ class FERAttModule(L.LightningModule):
         return self.model(image)
 
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
-        image = batch.image
-        if self.train_config.channels_last:
-            image = image.contiguous(memory_format=torch.channels_last)
-        output = self._forward(image, training=stage == "train")
+        output = self.stage_forward(batch, training=stage == "train")
         losses = self.loss_fn(output, batch.label, batch.clean, batch.target, batch.theta)
         accuracy = (output.logits.argmax(1) == batch.label).float().mean()
         metrics = {f"{stage}/{term}": value.detach() for term, value in losses.items()}
@@ -76,19 +73,31 @@ class FERAttModule(L.LightningModule):
                 {k: metrics[k] for k in group},
                 on_step=training,
                 on_epoch=True,
-                batch_size=len(image),
+                batch_size=len(batch.label),
                 sync_dist=True,  # a no-op in one process; under DDP, means over the ranks
                 prog_bar=prog_bar,
             )
         return losses["loss"]
 
-    def _forward(self, image: torch.Tensor, training: bool) -> FERAttOutput:
-        """The network as the training schedule's current stage runs it (see TrainConfig)."""
+    def _layout(self, images: torch.Tensor) -> torch.Tensor:
+        if self.train_config.channels_last:
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def stage_forward(self, batch: Batch, training: bool) -> FERAttOutput:
+        """The network as the training schedule's current stage runs it (see TrainConfig): a
+        training step's path, or (`training` False) the whole network, except G_rep alone on
+        I_org while it warms up on the clean face."""
         config, step = self.train_config, self.global_step
-        if not training or not self.model.has_attention:
+        image = self._layout(batch.image)
+        if not self.model.has_attention:
             return self.model(image)
         if step < config.classifier_warmup_steps:
-            return self.model.forward_classifier(image)
+            if config.classifier_warmup_input == "clean":
+                return self.model.forward_classifier(self._layout(batch.clean))
+            return self.model.forward_classifier(image) if training else self.model(image)
+        if not training:
+            return self.model(image)
         if 0 < config.attention_freeze_step <= step:
             self._freeze_attention()
             return self.model(image, detach_attention=True)

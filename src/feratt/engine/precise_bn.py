@@ -8,6 +8,7 @@ attention image nearly black. Averaging the statistics over fresh batches with f
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -37,13 +38,15 @@ def _frozen(layer: nn.Module) -> bool:
 @torch.no_grad()
 def recompute_batchnorm_statistics(
     model: nn.Module,
-    images: Iterable[torch.Tensor],
+    images: Iterable[Any],
     context: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    forward: Callable[[Any], Any] | None = None,
 ) -> int:
     """Replace every BatchNorm's running mean and variance by their equal-weight average over
     forward passes of `images` (weights and step counters untouched); returns the batch count.
 
-    `context` wraps each forward pass (e.g. the trainer's autocast).
+    `context` wraps each forward pass (e.g. the trainer's autocast); `forward` (default: `model`)
+    runs one item of `images`, for a model whose path depends on more than the image.
     """
     layers = batchnorm_layers(model)
     if not layers:
@@ -62,7 +65,7 @@ def recompute_batchnorm_statistics(
     try:
         for batch in images:
             with context():
-                model(batch)
+                (forward or model)(batch)
             count += 1
     finally:
         for layer, momentum, steps in zip(layers, momenta, tracked, strict=True):
@@ -110,11 +113,16 @@ class PreciseBatchNorm(Callback):
         device, rank = pl_module.device, trainer.global_rank
         # Indices continue across refreshes, so every refresh sees new batches.
         first = trainer.global_step * self.num_batches
-        images = (
-            datamodule.statistics_batch(first + i, device, rank).image
-            for i in range(self.num_batches)
+        batches = (
+            datamodule.statistics_batch(first + i, device, rank) for i in range(self.num_batches)
         )
-        recompute_batchnorm_statistics(pl_module, images, trainer.precision_plugin.forward_context)
+        # Through the path validation takes at this stage of the schedule.
+        recompute_batchnorm_statistics(
+            pl_module,
+            batches,
+            trainer.precision_plugin.forward_context,
+            forward=functools.partial(pl_module.stage_forward, training=False),
+        )
         if trainer.world_size > 1:
             for layer in batchnorm_layers(pl_module):
                 for buffer in (layer.running_mean, layer.running_var):
