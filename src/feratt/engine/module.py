@@ -89,15 +89,14 @@ class FERAttModule(L.LightningModule):
         training step's path, or (`training` False) the whole network, except G_rep alone on
         I_org while it warms up on the clean face."""
         config, step = self.train_config, self.global_step
+        warming_up = self.model.has_attention and step < config.classifier_warmup_steps
+        if warming_up and config.classifier_warmup_input == "clean":
+            return self.model.forward_classifier(self._layout(batch.clean))
         image = self._layout(batch.image)
-        if not self.model.has_attention:
+        if not training or not self.model.has_attention:
             return self.model(image)
-        if step < config.classifier_warmup_steps:
-            if config.classifier_warmup_input == "clean":
-                return self.model.forward_classifier(self._layout(batch.clean))
-            return self.model.forward_classifier(image) if training else self.model(image)
-        if not training:
-            return self.model(image)
+        if warming_up:
+            return self.model.forward_classifier(image)
         if 0 < config.attention_freeze_step <= step:
             self._freeze_attention()
             return self.model(image, detach_attention=True)

@@ -38,15 +38,15 @@ def _frozen(layer: nn.Module) -> bool:
 @torch.no_grad()
 def recompute_batchnorm_statistics(
     model: nn.Module,
-    images: Iterable[Any],
+    inputs: Iterable[Any],
     context: Callable[[], AbstractContextManager[Any]] = nullcontext,
     forward: Callable[[Any], Any] | None = None,
 ) -> int:
     """Replace every BatchNorm's running mean and variance by their equal-weight average over
-    forward passes of `images` (weights and step counters untouched); returns the batch count.
+    forward passes of `inputs` (weights and step counters untouched); returns the batch count.
 
     `context` wraps each forward pass (e.g. the trainer's autocast); `forward` (default: `model`)
-    runs one item of `images`, for a model whose path depends on more than the image.
+    runs one item of `inputs`, for a model whose path depends on more than the image.
     """
     layers = batchnorm_layers(model)
     if not layers:
@@ -63,7 +63,7 @@ def recompute_batchnorm_statistics(
             layer.eval()
     count = 0
     try:
-        for batch in images:
+        for batch in inputs:
             with context():
                 (forward or model)(batch)
             count += 1
