@@ -34,6 +34,10 @@ class ModelConfig:
             ``paper`` (BatchNorm(3) -> ReLU, as in SPEC section 1).
         normalization: the fixed affine normalisation before G_rep, ``imagenet`` or ``cifar``
             (the authors' ``normalize_layer``).
+        alignment: ``none`` (the paper) or ``moments``: G_rep classifies I_att resampled so that
+            the face G_att's maps find is upright and centred (`feratt.models.alignment`); for
+            attention models trained with L_mask (``train.mask_weight`` > 0; the baseline
+            ignores it).
     """
 
     name: str = "feratt_rep_cls"
@@ -44,6 +48,7 @@ class ModelConfig:
     width: float = 1.0
     reconstruction: str = "residual"
     normalization: str = "imagenet"
+    alignment: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -244,6 +249,10 @@ class TrainConfig:
         attention_freeze_step: from this global step on (0: never), G_att, G_ft and G_rec
             are fixed (eval mode, no gradients) and G_rep trains on a stationary I_att; the
             steps after it cost about a third of a whole-network step.
+        alignment_teacher_steps: until this global step (-1: the whole run; 0: never), the
+            ``moments`` alignment (``model.alignment``) of training steps measures the true face
+            mask (I_org > 0) instead of G_att's maps, so G_rep learns on upright faces before
+            G_att knows where they are; validation and inference always use G_att's maps.
         attention_lr_scale: learning rate of G_att, G_ft and G_rec (and the STN's localisation
             net) relative to ``lr``; G_rep keeps ``lr``.
         precise_bn_batches: before each validation (and at the end of each epoch), recompute
@@ -290,6 +299,7 @@ class TrainConfig:
     attention_detach_steps: int = -1
     attention_blend_steps: int = 0
     attention_freeze_step: int = 0
+    alignment_teacher_steps: int = 0
     attention_lr_scale: float = 1.0
     precise_bn_batches: int = 16
     seed: int = 0

@@ -24,10 +24,15 @@ def attention_loss(attention_image: torch.Tensor, clean: torch.Tensor) -> torch.
     return 5.0 * torch.tanh(3.0 * difference).mean()
 
 
+def face_mask(clean: torch.Tensor) -> torch.Tensor:
+    """(N, 1, S, S) float mask of the face, read off I_org (the face on black): I_org > 0."""
+    return (clean.float().amax(dim=1, keepdim=True) > 0).float()
+
+
 def mask_loss(attention_map: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
     """L_mask: binary cross-entropy between every attention logit map of G_att (N, K, S, S) and
     the face mask, read off I_org (the face on black: mask = I_org > 0)."""
-    mask = (clean.float().amax(dim=1, keepdim=True) > 0).float()
+    mask = face_mask(clean)
     return F.binary_cross_entropy_with_logits(attention_map.float(), mask.expand_as(attention_map))
 
 

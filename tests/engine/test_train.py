@@ -340,9 +340,9 @@ def test_attention_blend_moves_g_rep_from_the_image_to_i_att_over_its_steps(
     weights: list[tuple[bool, float]] = []
     forward = FERAtt.forward
 
-    def recording(self, x, detach_attention=False, attention_weight=1.0):  # noqa: ANN001, ANN202
+    def recording(self, x, detach_attention=False, attention_weight=1.0, **kwargs):  # noqa: ANN001, ANN003, ANN202
         weights.append((torch.is_grad_enabled(), attention_weight))
-        return forward(self, x, detach_attention, attention_weight)
+        return forward(self, x, detach_attention, attention_weight, **kwargs)
 
     monkeypatch.setattr(FERAtt, "forward", recording)
     fit(tiny_config("data.mode=real", "train.max_epochs=4", "train.classifier_warmup_steps=2",
@@ -350,6 +350,32 @@ def test_attention_blend_moves_g_rep_from_the_image_to_i_att_over_its_steps(
     training = [weight for grad, weight in weights if grad]
     assert training == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
     assert {weight for grad, weight in weights if not grad} == {1.0}
+
+
+def test_the_alignment_teacher_gives_the_true_face_mask_to_training_steps_only(
+    tiny_config: Callable[..., ExperimentConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """train.alignment_teacher_steps=3 with model.alignment=moments: the first 3 training steps
+    align by the face mask read off I_org, the later ones and every validation and precise-BN
+    pass by G_att's maps."""
+    masks: list[tuple[bool, torch.Tensor | None, torch.Tensor]] = []
+    forward = FERAtt.forward
+
+    def recording(self, x, *args, face_mask=None, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        output = forward(self, x, *args, face_mask=face_mask, **kwargs)
+        masks.append((torch.is_grad_enabled(), face_mask, output.attention_image))
+        return output
+
+    monkeypatch.setattr(FERAtt, "forward", recording)
+    fit(tiny_config("data.mode=mixed", "train.max_epochs=3", "model.alignment=moments",
+                    "train.alignment_teacher_steps=3", "train.mask_weight=1",
+                    "train.precise_bn_batches=1", "train.grid_every_n_epochs=0"))  # fmt: skip
+    taught = [mask is not None for grad, mask, _ in masks if grad]
+    assert taught == [True] * 3 + [False] * 3
+    assert not any(mask is not None for grad, mask, _ in masks if not grad)
+    for _, mask, _ in (m for m in masks if m[1] is not None):
+        assert mask.shape[1] == 1 and set(mask.unique().tolist()) == {0.0, 1.0}
+        assert 0.1 < mask.mean().item() < 0.9  # the face, not the frame or nothing
 
 
 @pytest.mark.parametrize("warmup_input", ["image", "clean"])

@@ -16,6 +16,7 @@ from feratt.cli import main
 from feratt.data.labels import EXPRESSIONS
 from feratt.inference import Recognizer
 from feratt.inference.checkpoint_export import export_checkpoint, verification_faces
+from feratt.models.alignment import moment_alignment
 
 OUTPUTS = ["logits", "probabilities", "embedding", "attention_image", "attention_map"]
 
@@ -152,5 +153,22 @@ def test_stn_variant_exports_its_resampling(fer_crops, tmp_path):
         model.localisation.regressor[-1].bias.copy_(torch.tensor([1.05, -0.3, 0.1, 0.3, 1.05, 0]))
     checkpoint = save_checkpoint(tmp_path / "stn.pt", model, classes=EXPRESSIONS[:7])
     report = export_checkpoint(checkpoint, "onnx", tmp_path / "stn.onnx", verify_images=fer_crops)
+    assert set(report.differences) == set(OUTPUTS)
+    assert max(report.differences.values()) < 1e-4
+
+
+def test_moment_aligned_model_exports_its_alignment(fer_crops, tmp_path):
+    """The moments, closed-form eigenvectors and resampling of `model.alignment=moments` survive
+    the ONNX export, and the alignment is not the identity on these faces."""
+    torch.manual_seed(0)
+    model = create_model("feratt_rep_cls", num_classes=7, width=0.125, alignment="moments")
+    with torch.no_grad():
+        output = model(torch.from_numpy(verification_faces(fer_crops, 3, 64)))
+    theta = moment_alignment(torch.sigmoid(output.attention_map).mean(1, keepdim=True))
+    assert (theta - torch.eye(2, 3)).abs().amax() > 0.05
+    checkpoint = save_checkpoint(tmp_path / "aligned.pt", model, classes=EXPRESSIONS[:7])
+    report = export_checkpoint(
+        checkpoint, "onnx", tmp_path / "aligned.onnx", verify_images=fer_crops
+    )
     assert set(report.differences) == set(OUTPUTS)
     assert max(report.differences.values()) < 1e-4

@@ -17,7 +17,7 @@ from feratt.checkpoint import build_model
 from feratt.config import ModelConfig, TrainConfig
 from feratt.data.batches import Batch
 from feratt.engine.schedules import LRSchedule
-from feratt.losses import loss_from_config
+from feratt.losses import face_mask, loss_from_config
 from feratt.models.output import FERAttOutput
 
 
@@ -103,7 +103,14 @@ class FERAttModule(L.LightningModule):
         detached = config.attention_detach_steps < 0 or step < config.attention_detach_steps
         blend = config.attention_blend_steps
         weight = min(1.0, (step - config.classifier_warmup_steps) / blend) if blend else 1.0
-        return self.model(image, detach_attention=detached, attention_weight=weight)
+        teacher = config.alignment_teacher_steps
+        taught = teacher < 0 or step < teacher
+        return self.model(
+            image,
+            detach_attention=detached,
+            attention_weight=weight,
+            face_mask=self._layout(face_mask(batch.clean)) if taught else None,
+        )
 
     def _freeze_attention(self) -> None:
         # Every step: Lightning puts the whole module back in train mode after each validation.

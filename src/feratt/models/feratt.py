@@ -15,6 +15,7 @@ from torch import nn
 
 from feratt.config import ModelConfig
 from feratt.models._registry import register_model
+from feratt.models.alignment import ALIGNMENTS, moment_alignment
 from feratt.models.attention import AttentionUNet
 from feratt.models.layers import CLASSIFIER_NORMALIZATIONS, Normalize
 from feratt.models.output import FERAttOutput
@@ -33,7 +34,8 @@ class FERAtt(nn.Module):
     to 3 channels) and S a multiple of 64 (of 2 for the baseline). Normalisation happens inside.
     Forward (SPEC section 1): A = G_att(I), F = G_ft(I), M = sigmoid(A) * F,
     I_att = G_rec(M, I, A); G_rep classifies I_att (the baseline: I) average-pooled to S/2.
-    The STN variant first resamples I_att through the theta its localisation net predicts.
+    The STN variant first resamples I_att through the theta its localisation net predicts;
+    ``config.alignment = "moments"`` through the theta the moments of sigmoid(A) give.
 
     Args:
         config: the ModelConfig this network was built from (kept as `.config`).
@@ -90,12 +92,17 @@ class FERAtt(nn.Module):
             )
 
     def forward(
-        self, x: torch.Tensor, detach_attention: bool = False, attention_weight: float = 1.0
+        self,
+        x: torch.Tensor,
+        detach_attention: bool = False,
+        attention_weight: float = 1.0,
+        face_mask: torch.Tensor | None = None,
     ) -> FERAttOutput:
         """The whole network; `detach_attention` stops G_rep's gradients at I_att, so the
         attention modules learn from L_att alone (a staged schedule's first stage).
         `attention_weight` t < 1 gives G_rep (1 - t) * I + t * I_att (a training schedule's
-        blend; the network itself is t = 1)."""
+        blend; the network itself is t = 1). `face_mask` (N, 1, S, S), with the ``moments``
+        alignment: align by this mask instead of sigmoid(A) (a training schedule's teacher)."""
         self._check_input(x)
         image = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
         attention_map = features = attention_image = theta = None
@@ -112,6 +119,10 @@ class FERAtt(nn.Module):
             if self.localisation is not None:
                 theta = self.localisation(self.normalize(classifier_input))
                 classifier_input = apply_affine(classifier_input, theta)
+            elif self.config.alignment == "moments":
+                face = torch.sigmoid(attention_map).mean(1, keepdim=True)
+                face = face if face_mask is None else face_mask
+                classifier_input = apply_affine(classifier_input, moment_alignment(face))
         return self._classify(
             classifier_input,
             attention_image=attention_image,
@@ -142,7 +153,7 @@ class FERAtt(nn.Module):
         )
 
 
-def _validate(config: ModelConfig, attention: bool) -> None:
+def _validate(config: ModelConfig, attention: bool, stn: bool) -> None:
     multiple = _ATTENTION_SIZE_MULTIPLE if attention else 2
     problems = []
     if config.num_classes < 2:
@@ -165,6 +176,12 @@ def _validate(config: ModelConfig, attention: bool) -> None:
             f"normalization must be one of {', '.join(CLASSIFIER_NORMALIZATIONS)}, "
             f"got {config.normalization!r}"
         )
+    if config.alignment not in ALIGNMENTS:
+        problems.append(
+            f"alignment must be one of {', '.join(ALIGNMENTS)}, got {config.alignment!r}"
+        )
+    elif config.alignment != "none" and stn:
+        problems.append("alignment and the STN's localisation net both align I_att: pick one")
     if problems:
         raise ValueError(f"invalid {config.name} config: " + "; ".join(problems))
 
@@ -176,7 +193,7 @@ def _build(
     encoder_weights: str | Path | None = None,
     stn: bool = False,
 ) -> FERAtt:
-    _validate(config, attention)
+    _validate(config, attention, stn)
     k, width = config.num_classes, config.width
     classifier = PreActResNet(k, embedding_dim=config.embedding_dim if rep else None, width=width)
     if not attention:
@@ -195,8 +212,8 @@ def _build(
 def preactresnet18(**config: Any) -> FERAtt:
     """The paper's baseline: PreActResNet18 alone on the input average-pooled to half size.
 
-    Keywords: the fields of ``ModelConfig`` (``num_classes``, ``width``, ...); ``embedding_dim``
-    and ``reconstruction`` are recorded for a uniform signature, but unused.
+    Keywords: the fields of ``ModelConfig`` (``num_classes``, ``width``, ...); ``embedding_dim``,
+    ``reconstruction`` and ``alignment`` are recorded for a uniform signature, but unused.
     """
     return _build(ModelConfig("preactresnet18", **config), attention=False, rep=False)
 
