@@ -170,6 +170,12 @@ def test_tsne_and_attention_grid_pngs(tmp_path: Path) -> None:
         channels=[0, 3], titles=["true happy", "true sad"],
     )  # fmt: skip
     _assert_not_blank(grid)
+    aligned = plot_attention_grid(
+        images, images.flip(-1), torch.randn(2, 4, 32, 32), tmp_path / "aligned.png",
+        aligned_images=images.flip(-2),
+    )  # fmt: skip
+    widths = [matplotlib.image.imread(p).shape[1] for p in (grid, aligned)]
+    assert widths[1] / widths[0] == pytest.approx(4 / 3, rel=0.05)  # a fourth column
 
 
 def test_fold_report_lists_every_fold_of_every_row_and_draws_them(

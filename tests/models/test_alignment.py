@@ -18,6 +18,8 @@ from feratt.data.compositing import (
     load_backgrounds,
 )
 from feratt.data.preparation import ELLIPSE_AXES, ELLIPSE_CENTRE, ellipse_mask, prepare_faces
+from feratt.engine.attention_grid import attention_grid
+from feratt.engine.evaluate import predict_all
 from feratt.models.alignment import CANONICAL_AXES, CANONICAL_CENTRE, moment_alignment
 from feratt.models.stn import apply_affine
 
@@ -118,6 +120,20 @@ def test_an_aligned_model_classifies_the_aligned_attention_image() -> None:
         expected = aligned._classify(apply_affine(b.attention_image, moment_alignment(mask)))
     assert torch.allclose(taught.logits, expected.logits, atol=1e-5)
     assert not torch.allclose(taught.logits, b.logits, atol=1e-3)
+
+
+def test_reports_show_what_g_rep_classifies_beside_i_att() -> None:
+    """The evaluation plots and the training grid get a column of aligned I_att."""
+    torch.manual_seed(0)
+    kwargs = {"num_classes": 3, "in_channels": 1, "width": 0.0625}
+    plain = create_model("feratt_rep_cls", **kwargs)
+    aligned = create_model("feratt_rep_cls", alignment="moments", **kwargs)
+    x = torch.rand(2, 1, SIZE, SIZE)
+    shown = predict_all(aligned, x, 2, keep_attention=True)
+    assert shown.aligned_images.shape == (2, 3, SIZE, SIZE)
+    assert predict_all(plain, x, 2, keep_attention=True).aligned_images is None
+    widths = [attention_grid(model, x).shape[-1] for model in (plain, aligned)]
+    assert widths == [3 * (SIZE + 2) + 2, 4 * (SIZE + 2) + 2]
 
 
 @pytest.mark.parametrize(

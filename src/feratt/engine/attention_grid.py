@@ -16,7 +16,8 @@ GRID_WINDOW = "attention_grid"
 
 
 def attention_grid(module: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Rows of input | attention image | attention map (max over classes of sigmoid(A)).
+    """Rows of input | attention image | attention map (max over classes of sigmoid(A))
+    [| the aligned attention image G_rep classifies, for models that align it].
 
     Models without attention (the baseline) give a single column of inputs.
     """
@@ -28,6 +29,8 @@ def attention_grid(module: torch.nn.Module, images: torch.Tensor) -> torch.Tenso
     if output.attention_map is not None:
         heat = torch.sigmoid(output.attention_map.float()).amax(1, keepdim=True)
         columns.append(heat.expand(-1, images.shape[1], -1, -1))
+    if output.aligned_image is not None:
+        columns.append(output.aligned_image.float().clamp(0, 1))
     columns = [c.expand(-1, 3, -1, -1) if c.shape[1] == 1 else c for c in columns]
     rows = torch.stack(columns, 1).flatten(0, 1)
     return make_grid(rows, nrow=len(columns), padding=2, pad_value=1.0)

@@ -29,12 +29,15 @@ class Predictions:
         embeddings: (N, d) representations z (Rep models), else None.
         attention_images: (N, 3, H, W) I_att, kept only when asked for, else None.
         attention_maps: (N, K, H, W) A, kept only when asked for, else None.
+        aligned_images: (N, 3, H, W) what G_rep classified when the model aligns I_att (STN or
+            moments), kept only when attention is asked for, else None.
     """
 
     logits: torch.Tensor
     embeddings: torch.Tensor | None = None
     attention_images: torch.Tensor | None = None
     attention_maps: torch.Tensor | None = None
+    aligned_images: torch.Tensor | None = None
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -58,7 +61,8 @@ def predict_all(
         images: uint8 or float [0, 1] images, any channel count / size (see `model_input`).
         batch_size: images per forward pass.
         device: where to run; default: where the model's parameters are.
-        keep_attention: also return I_att and A (memory: K x H x W floats per image).
+        keep_attention: also return I_att, A and the aligned I_att (memory: K x H x W floats
+            per image).
         amp: run under bfloat16 autocast (GPUs); outputs are returned in float32.
     """
     if batch_size < 1:
@@ -73,7 +77,7 @@ def predict_all(
     model.eval()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext()
     names = ("logits", "embedding") + (
-        ("attention_image", "attention_map") if keep_attention else ()
+        ("attention_image", "attention_map", "aligned_image") if keep_attention else ()
     )
     collected: dict[str, list[torch.Tensor]] = {name: [] for name in names}
     try:
@@ -96,6 +100,7 @@ def predict_all(
         embeddings=stacked["embedding"],
         attention_images=stacked.get("attention_image"),
         attention_maps=stacked.get("attention_map"),
+        aligned_images=stacked.get("aligned_image"),
     )
 
 

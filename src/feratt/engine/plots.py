@@ -124,8 +124,10 @@ def plot_attention_grid(
     path: str | Path,
     channels: Sequence[int] | None = None,
     titles: Sequence[str] | None = None,
+    aligned_images: torch.Tensor | None = None,
 ) -> Path:
-    """One row per sample: input | attention image I_att | sigmoid(A) overlaid on the input.
+    """One row per sample: input | attention image I_att | sigmoid(A) overlaid on the input
+    [| the aligned I_att G_rep classified, for models that align it].
 
     Args:
         images: (N, C, H, W) float [0, 1] model inputs.
@@ -134,9 +136,11 @@ def plot_attention_grid(
         channels: the channel of A to show per sample (e.g. the predicted class); default:
             the maximum over classes.
         titles: a caption per row (e.g. "happy -> sad", true -> predicted).
+        aligned_images: (N, 3, H, W) I_att resampled by the model's alignment, or None.
     """
     count = len(images)
-    figure, axes = plt.subplots(count, 3, figsize=(6, 2 * count), squeeze=False)
+    columns = 3 if aligned_images is None else 4
+    figure, axes = plt.subplots(count, columns, figsize=(2 * columns, 2 * count), squeeze=False)
     attention = torch.sigmoid(attention_maps.float())
     for row in range(count):
         heat = attention[row].amax(0) if channels is None else attention[row, channels[row]]
@@ -145,6 +149,8 @@ def plot_attention_grid(
             (_as_image(attention_images[row]), "attention image"),
             (_as_image(images[row]), "attention map"),
         )
+        if aligned_images is not None:
+            panels += ((_as_image(aligned_images[row]), "aligned (G_rep's input)"),)
         for column, (picture, name) in enumerate(panels):
             axes[row, column].imshow(picture, cmap="gray", vmin=0.0, vmax=1.0)
             axes[row, column].set_axis_off()

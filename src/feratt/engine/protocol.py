@@ -167,4 +167,5 @@ def _attention_grid(
         out_dir / f"{kind}_attention.png",
         channels=predicted,
         titles=titles,
+        aligned_images=shown.aligned_images,
     )

@@ -105,7 +105,7 @@ class FERAtt(nn.Module):
         alignment: align by this mask instead of sigmoid(A) (a training schedule's teacher)."""
         self._check_input(x)
         image = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-        attention_map = features = attention_image = theta = None
+        attention_map = features = attention_image = theta = aligned_image = None
         classifier_input = image
         if self.attention is not None:
             normalized = self.normalize(image)
@@ -118,17 +118,19 @@ class FERAtt(nn.Module):
                 classifier_input = torch.lerp(image, classifier_input, attention_weight)
             if self.localisation is not None:
                 theta = self.localisation(self.normalize(classifier_input))
-                classifier_input = apply_affine(classifier_input, theta)
+                classifier_input = aligned_image = apply_affine(classifier_input, theta)
             elif self.config.alignment == "moments":
                 face = torch.sigmoid(attention_map).mean(1, keepdim=True)
                 face = face if face_mask is None else face_mask
-                classifier_input = apply_affine(classifier_input, moment_alignment(face))
+                aligned_image = apply_affine(classifier_input, moment_alignment(face))
+                classifier_input = aligned_image
         return self._classify(
             classifier_input,
             attention_image=attention_image,
             attention_map=attention_map,
             features=features,
             theta=theta,
+            aligned_image=aligned_image,
         )
 
     def forward_classifier(self, x: torch.Tensor) -> FERAttOutput:

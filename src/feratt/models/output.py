@@ -18,6 +18,8 @@ class FERAttOutput:
         attention_map: (N, K, H, W) A, the logits of G_att, else None.
         features: (N, K, H, W) F from G_ft, else None.
         theta: (N, 2, 3) affine predicted by the STN variant's localisation net, else None.
+        aligned_image: (N, 3, H, W) I_att resampled by the STN or the moment alignment, what
+            G_rep classifies; None when G_rep takes I_att (or the image) as it is.
     """
 
     logits: torch.Tensor
@@ -26,3 +28,4 @@ class FERAttOutput:
     attention_map: torch.Tensor | None = None
     features: torch.Tensor | None = None
     theta: torch.Tensor | None = None
+    aligned_image: torch.Tensor | None = None
