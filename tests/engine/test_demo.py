@@ -46,6 +46,12 @@ def test_experiment_is_a_valid_cpu_sized_config(tmp_path: Path):
     assert config.run_dir == tmp_path / "runs" / "feratt_rep_cls"
     assert config.train.mask_weight == 1.0  # the demo's recipe adds L_mask (RESULTS.md)
     assert experiment(DemoSettings(mask_weight=0.0), "feratt_rep_cls", 7).train.mask_weight == 0
+    # ... and aligns I_att by G_att's mask, by the true one for the first 200 steps.
+    assert config.model.alignment == "moments" and config.train.alignment_teacher_steps == 200
+    paper = experiment(
+        DemoSettings(alignment="none", alignment_teacher_steps=0), "feratt_rep_cls", 7
+    )
+    assert paper.model.alignment == "none" and paper.train.alignment_teacher_steps == 0
 
 
 def _write_csv_log(path: Path, rows: list[list]) -> None:

@@ -58,6 +58,10 @@ class DemoSettings:
         mask_weight: weight of L_mask (``train.mask_weight``): at 400 steps, L_att alone teaches
             the attention an oval template and FERAtt+Rep+Cls collapsed on one of three seeds;
             with L_mask it learnt on all three (benchmarks/RESULTS.md). 0: the paper's losses.
+        alignment, alignment_teacher_steps: ``model.alignment`` and
+            ``train.alignment_teacher_steps`` of the attention models: G_rep classifies I_att
+            brought upright by the moments of G_att's mask, by the true mask for the first 200
+            steps (benchmarks/RESULTS.md: the three seeds). ``none`` and 0: the paper's network.
         mode: training data mode (``mixed``: half of every batch composited).
         seed: seed of rendering, splits and training.
         progress_bar: show Lightning's progress bar.
@@ -81,6 +85,8 @@ class DemoSettings:
     lr_warmup_steps: int = 40
     precise_bn_batches: int = 4
     mask_weight: float = 1.0
+    alignment: str = "moments"
+    alignment_teacher_steps: int = 200
     mode: str = "mixed"
     seed: int = 0
     progress_bar: bool = True
@@ -135,7 +141,9 @@ def experiment(settings: DemoSettings, model: str, num_classes: int) -> Experime
     return ExperimentConfig(
         name=model,
         output_dir=str(Path(settings.out_dir) / "runs"),
-        model=ModelConfig(model, num_classes=num_classes, width=settings.width),
+        model=ModelConfig(
+            model, num_classes=num_classes, width=settings.width, alignment=settings.alignment
+        ),
         data=DataConfig(**_data_options(settings)),
         train=TrainConfig(
             max_epochs=settings.epochs,
@@ -144,6 +152,7 @@ def experiment(settings: DemoSettings, model: str, num_classes: int) -> Experime
             lr_warmup_steps=settings.lr_warmup_steps,
             precise_bn_batches=settings.precise_bn_batches,
             mask_weight=settings.mask_weight,
+            alignment_teacher_steps=settings.alignment_teacher_steps,
             seed=settings.seed,
             logger="none",
             resume=False,
