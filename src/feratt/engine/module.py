@@ -104,7 +104,8 @@ class FERAttModule(L.LightningModule):
         blend = config.attention_blend_steps
         weight = min(1.0, (step - config.classifier_warmup_steps) / blend) if blend else 1.0
         teacher = config.alignment_teacher_steps
-        taught = teacher < 0 or step < teacher
+        aligned = self.model.config.alignment == "moments"
+        taught = aligned and (teacher < 0 or step < teacher)
         return self.model(
             image,
             detach_attention=detached,

@@ -120,8 +120,9 @@ class FERAtt(nn.Module):
                 theta = self.localisation(self.normalize(classifier_input))
                 classifier_input = aligned_image = apply_affine(classifier_input, theta)
             elif self.config.alignment == "moments":
-                face = torch.sigmoid(attention_map).mean(1, keepdim=True)
-                face = face if face_mask is None else face_mask
+                face = face_mask
+                if face is None:
+                    face = torch.sigmoid(attention_map).mean(1, keepdim=True)
                 aligned_image = apply_affine(classifier_input, moment_alignment(face))
                 classifier_input = aligned_image
         return self._classify(
