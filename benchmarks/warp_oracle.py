@@ -1,7 +1,10 @@
-"""How much of a trained model's loss on synthetic faces is geometry? Scores one checkpoint of the
-demo on its seed's test people: real faces, synthetic ones as composited, the same un-warped by the
-compositor's own inverse affine (the oracle an aligner could at best reach), and the clean faces on
-black, warped and un-warped. Prints one markdown row and saves a picture of the first faces.
+"""How much of a trained model's loss on synthetic faces is geometry, and, for the aligned FERAtt,
+how much is G_att's mask? Scores one checkpoint of the demo on its seed's test people: real faces,
+synthetic ones as composited, the same un-warped by the compositor's own inverse affine (the
+oracle an aligner could at best reach), and the clean faces on black, warped and un-warped. For a
+model with ``model.alignment=moments`` it adds G_rep on I_att aligned by the true mask, on the
+composite cut out by the true mask and aligned by it, on the composite cut out by G_att's mask,
+and G_att's mask IoU against the true one. Prints one markdown row and saves a picture.
 
     python benchmarks/warp_oracle.py --seed 0 --checkpoint RUN/model-best.pt
 """
@@ -9,16 +12,62 @@ black, warped and un-warped. Prints one markdown row and saves a picture of the 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torchvision.utils import save_image
 
 from feratt.checkpoint import load_checkpoint
+from feratt.data.batches import Batch
 from feratt.engine.demo import DemoSettings, demo_datamodule
+from feratt.losses import face_mask
+from feratt.models.alignment import moment_alignment
+from feratt.models.feratt import FERAtt
 from feratt.models.stn import apply_affine
 
-VIEWS = ("real", "synthetic", "synthetic un-warped", "clean warped", "clean un-warped")
+View = Callable[[FERAtt, Batch, Batch], tuple[torch.Tensor, torch.Tensor | None]]
+
+
+def _through_model(pick: Callable[[Batch, Batch], torch.Tensor]) -> View:
+    return lambda model, real, batch: (model(pick(real, batch)).logits, pick(real, batch))
+
+
+def _cut_out(model: FERAtt, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """G_rep alone on `image` * `mask` aligned by the mask's moments."""
+    aligned = apply_affine(image * (mask > 0.5), moment_alignment(mask))
+    return model.forward_classifier(aligned).logits, aligned
+
+
+def _attention_mask(model: FERAtt, image: torch.Tensor) -> torch.Tensor:
+    return torch.sigmoid(model(image).attention_map).mean(1, keepdim=True)
+
+
+VIEWS: dict[str, View] = {
+    "real": _through_model(lambda real, batch: real.image),
+    "synthetic": _through_model(lambda real, batch: batch.image),
+    "synthetic un-warped": _through_model(lambda r, b: apply_affine(b.image, b.theta)),
+    "clean warped": _through_model(lambda real, batch: batch.clean),
+    "clean un-warped": _through_model(lambda r, b: apply_affine(b.clean, b.theta)),
+}
+ALIGNED_VIEWS: dict[str, View] = {
+    "I_att, true-mask aligned": lambda model, real, batch: (
+        model(batch.image, face_mask=face_mask(batch.clean)).logits,
+        None,
+    ),
+    "true-mask cut-out": lambda model, real, batch: _cut_out(
+        model, batch.image, face_mask(batch.clean)
+    ),
+    "G_att-mask cut-out": lambda model, real, batch: _cut_out(
+        model, batch.image, _attention_mask(model, batch.image)
+    ),
+}
+
+
+def mask_overlap(model: FERAtt, batch: Batch) -> tuple[float, float]:
+    """(intersection, union) pixel counts of G_att's thresholded mask and the true face mask."""
+    predicted, true = _attention_mask(model, batch.image) > 0.5, face_mask(batch.clean) > 0.5
+    return (predicted & true).sum().item(), (predicted | true).sum().item()
 
 
 def main() -> None:
@@ -29,26 +78,33 @@ def main() -> None:
     args = parser.parse_args()
     datamodule = demo_datamodule(DemoSettings(seed=args.seed, progress_bar=False))
     datamodule.setup("fit")
-    model = load_checkpoint(args.checkpoint).model
+    model = load_checkpoint(args.checkpoint).model.eval()
+    aligned = model.config.alignment == "moments"
+    views = {**VIEWS, **(ALIGNED_VIEWS if aligned else {})}
     n, cpu = len(datamodule.faces["test"]), torch.device("cpu")
-    hits = dict.fromkeys(VIEWS, 0)
+    hits, overlap = dict.fromkeys(views, 0), [0.0, 0.0]
     with torch.no_grad():
         for repeat in range(args.repeats):
             for start in range(0, n, 64):
                 index = torch.arange(start, min(n, start + 64))
                 real = datamodule.eval_batch("test", index, repeat, cpu, synthetic=False)
                 batch = datamodule.eval_batch("test", index, repeat, cpu, synthetic=True)
-                views = dict(
-                    zip(VIEWS, (real.image, batch.image, apply_affine(batch.image, batch.theta),
-                                batch.clean, apply_affine(batch.clean, batch.theta)), strict=True)
-                )  # fmt: skip
+                shown = []
+                for name, view in views.items():
+                    logits, images = view(model, real, batch)
+                    hits[name] += (logits.argmax(1) == batch.label).sum().item()
+                    if images is not None:
+                        shown.append(images[:12].expand(-1, 3, -1, -1))
                 if repeat == 0 and start == 0:
-                    rows = torch.cat([view[:12] for view in views.values()])
-                    save_image(rows, args.checkpoint.parent / "warp_oracle.png", nrow=12)
-                for name, images in views.items():
-                    hits[name] += (model(images).logits.argmax(1) == batch.label).sum().item()
-    print("| seed | " + " | ".join(VIEWS) + " |")
-    scores = [f"{100 * hits[name] / (args.repeats * n):.2f}" for name in VIEWS]
+                    picture = args.checkpoint.parent / "warp_oracle.png"
+                    save_image(torch.cat(shown), picture, nrow=12)
+                if aligned:
+                    inside, either = mask_overlap(model, batch)
+                    overlap = [overlap[0] + inside, overlap[1] + either]
+    names = list(views) + (["G_att mask IoU"] if aligned else [])
+    scores = [f"{100 * hits[name] / (args.repeats * n):.2f}" for name in views]
+    scores += [f"{overlap[0] / overlap[1]:.3f}"] if aligned else []
+    print("| seed | " + " | ".join(names) + " |")
     print(f"| {args.seed} | " + " | ".join(scores) + " |")
 
 

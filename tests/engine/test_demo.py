@@ -44,7 +44,7 @@ def test_experiment_is_a_valid_cpu_sized_config(tmp_path: Path):
     assert (config.train.max_epochs, config.data.steps_per_epoch) == (2, 3)
     assert config.train.logger == "none" and not config.train.resume
     assert config.run_dir == tmp_path / "runs" / "feratt_rep_cls"
-    assert config.train.mask_weight == 1.0  # the demo's recipe adds L_mask (RESULTS.md)
+    assert config.train.mask_weight == 5.0  # the demo's recipe adds L_mask (RESULTS.md)
     assert experiment(DemoSettings(mask_weight=0.0), "feratt_rep_cls", 7).train.mask_weight == 0
     # ... and aligns I_att by G_att's mask, by the true one for the first 200 steps.
     assert config.model.alignment == "moments" and config.train.alignment_teacher_steps == 200

@@ -48,10 +48,16 @@ class Normalize(nn.Module):
 
 
 def conv3x3_relu(in_channels: int, out_channels: int) -> nn.Sequential:
-    """conv3x3 (with bias, no BN) followed by ReLU: the unit of the U-Net decoder."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1), nn.ReLU(inplace=True)
-    )
+    """conv3x3 (with bias, no BN) followed by ReLU: the unit of the U-Net decoder.
+
+    He-initialised with a zero bias: with no BN to restore the scale, PyTorch's default init
+    shrinks the signal at every layer; at width 0.125 the decoder's output was 78% zeros with
+    std 0.009, and G_att never learnt (benchmarks/RESULTS.md).
+    """
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+    nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+    nn.init.zeros_(conv.bias)
+    return nn.Sequential(conv, nn.ReLU(inplace=True))
 
 
 class UpsampleBlock(nn.Module):
