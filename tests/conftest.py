@@ -19,7 +19,9 @@ import torch
 
 from feratt import create_model, pretrained
 from feratt.checkpoint import save_checkpoint
+from feratt.config import DataConfig
 from feratt.data.labels import EXPRESSIONS
+from feratt.engine.datamodule import FERAttDataModule
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -76,6 +78,31 @@ def shipped_weights() -> Path:
     path = pretrained.pretrained_path()
     require(path.is_file(), f"no shipped weights at {path} (a source checkout)")
     return pretrained.verify_pretrained(path=path)
+
+
+@pytest.fixture(scope="session")
+def ckplus48_fold0(
+    ckplus48_dir: Path, backgrounds_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., FERAttDataModule]:
+    """`ckplus48_fold0(mode, batch_size)`: the data module of CK+48's subject-independent fold 0
+    of 10 at 64x64 RGB, seed 0, composited on the real backgrounds when `mode` asks for it."""
+
+    def build(mode: str, batch_size: int) -> FERAttDataModule:
+        config = DataConfig(
+            path=str(ckplus48_dir),
+            format="ckplus48",
+            backgrounds=str(backgrounds_dir),
+            folds=10,
+            fold=0,
+            mode=mode,
+            batch_size=batch_size,
+            cache_dir=str(tmp_path_factory.mktemp("cache")),
+        )
+        data = FERAttDataModule(config, size=64, channels=3, seed=0)
+        data.setup()
+        return data
+
+    return build
 
 
 @pytest.fixture

@@ -8,13 +8,14 @@ ln 7 = 1.95 is the plateau of issue 11. The thresholds sit between, with margin 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from feratt.config import DataConfig, TrainConfig, load_config
+from feratt.config import TrainConfig, load_config
 from feratt.engine.datamodule import FERAttDataModule
 from feratt.losses import loss_from_config
 from feratt.models import create_model
@@ -45,34 +46,22 @@ def _mean_training_cls(data: FERAttDataModule, model_options: dict, train: Train
 
 
 @pytest.fixture(scope="module")
-def ckplus48_fold0(ckplus48_dir: Path, backgrounds_dir: Path, tmp_path_factory) -> FERAttDataModule:
-    config = DataConfig(
-        path=str(ckplus48_dir),
-        format="ckplus48",
-        backgrounds=str(backgrounds_dir),
-        folds=10,
-        fold=0,
-        mode="real",
-        batch_size=24,
-        cache_dir=str(tmp_path_factory.mktemp("cache")),
-    )
-    data = FERAttDataModule(config, size=64, channels=3, seed=0)
-    data.setup()
-    return data
+def real_fold0(ckplus48_fold0: Callable[..., FERAttDataModule]) -> FERAttDataModule:
+    return ckplus48_fold0("real", batch_size=24)
 
 
 @pytest.mark.slow
-def test_recipe_clears_the_plateau_on_real_faces(ckplus48_fold0: FERAttDataModule) -> None:
-    recipe = _mean_training_cls(ckplus48_fold0, {}, TrainConfig())
+def test_recipe_clears_the_plateau_on_real_faces(real_fold0: FERAttDataModule) -> None:
+    recipe = _mean_training_cls(real_fold0, {}, TrainConfig())
     assert recipe < RECIPE_THRESHOLD, recipe
 
 
 @pytest.mark.slow
 def test_the_authors_setting_is_one_include_away_and_plateaus(
-    ckplus48_fold0: FERAttDataModule,
+    real_fold0: FERAttDataModule,
 ) -> None:
     authors = load_config(REPO_ROOT / "configs" / "authors" / "ckplus48_feratt_rep_cls.yaml")
     model = {"reconstruction": "paper", "normalization": "cifar"}
     assert {k: getattr(authors.model, k) for k in model} == model
-    plateau = _mean_training_cls(ckplus48_fold0, model, replace(authors.train, lr=1e-3))
+    plateau = _mean_training_cls(real_fold0, model, replace(authors.train, lr=1e-3))
     assert plateau > AUTHORS_FLOOR, plateau

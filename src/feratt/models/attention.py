@@ -4,7 +4,8 @@ Decoder (SPEC section 1, channels at width 1, input 64x64): the encoder's layer4
 1x1, then six blocks of bilinear x2 upsample + two conv3x3+ReLU, concatenating layer4..layer1:
 center 512->512->256 @2, dec5 512+256->512->256 @4, dec4 256+256->512->256 @8,
 dec3 128+256->256->64 @16, dec2 64+64->128->128 @32, dec1 128->128->32 @64; then a head
-conv3x3(32->32)+ReLU, conv1x1(32->K).
+conv3x3(32->32)+ReLU, conv1x1(32->K). At reduced widths no decoder layer has fewer than 8
+channels (MIN_PLAIN_CHANNELS): without BN, 4-channel layers died and G_att never learnt.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 from feratt.models.encoder import ResNet34Encoder
-from feratt.models.layers import UpsampleBlock, conv3x3_relu, scaled
+from feratt.models.layers import MIN_PLAIN_CHANNELS, UpsampleBlock, conv3x3_relu, scaled
 
 
 class AttentionUNet(nn.Module):
@@ -33,7 +34,10 @@ class AttentionUNet(nn.Module):
         super().__init__()
         self.encoder = ResNet34Encoder(width, weights=encoder_weights)
         e1, e2, e3, e4 = self.encoder.out_channels
-        c32, c64, c128, c256, c512 = (scaled(c, width) for c in (32, 64, 128, 256, 512))
+        # No BN in the decoder: layers of a few channels die, hence the floor.
+        c32, c64, c128, c256, c512 = (
+            scaled(c, width, MIN_PLAIN_CHANNELS) for c in (32, 64, 128, 256, 512)
+        )
         self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
         self.center = UpsampleBlock(e4, c512, c256)
         self.dec5 = UpsampleBlock(e4 + c256, c512, c256)

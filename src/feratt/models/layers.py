@@ -15,9 +15,14 @@ CIFAR_STD = (0.2023, 0.1994, 0.2010)
 CLASSIFIER_NORMALIZATIONS = ("imagenet", "cifar")
 
 
-def scaled(channels: int, width: float) -> int:
-    """Channel count `channels` times the width multiplier, at least 1."""
-    return max(1, round(channels * width))
+# The narrowest conv+ReLU layer without BN that the attention path gets: at width 0.125 the
+# decoder's 4-channel layers left G_att's L_mask at ln 2 (benchmarks/RESULTS.md).
+MIN_PLAIN_CHANNELS = 8
+
+
+def scaled(channels: int, width: float, minimum: int = 1) -> int:
+    """Channel count `channels` times the width multiplier, at least `minimum`."""
+    return max(minimum, round(channels * width))
 
 
 class Normalize(nn.Module):
@@ -48,16 +53,10 @@ class Normalize(nn.Module):
 
 
 def conv3x3_relu(in_channels: int, out_channels: int) -> nn.Sequential:
-    """conv3x3 (with bias, no BN) followed by ReLU: the unit of the U-Net decoder.
-
-    He-initialised with a zero bias: with no BN to restore the scale, PyTorch's default init
-    shrinks the signal at every layer; at width 0.125 the decoder's output was 78% zeros with
-    std 0.009, and G_att never learnt (benchmarks/RESULTS.md).
-    """
-    conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
-    nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-    nn.init.zeros_(conv.bias)
-    return nn.Sequential(conv, nn.ReLU(inplace=True))
+    """conv3x3 (with bias, no BN) followed by ReLU: the unit of the U-Net decoder."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1), nn.ReLU(inplace=True)
+    )
 
 
 class UpsampleBlock(nn.Module):

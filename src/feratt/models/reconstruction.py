@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from feratt.models.layers import ResidualBlock, scaled
+from feratt.models.layers import MIN_PLAIN_CHANNELS, ResidualBlock, scaled
 
 
 class FeatureExtractor(nn.Module):
@@ -53,7 +53,7 @@ class ReconstructionHead(nn.Module):
             raise ValueError(
                 f"unknown reconstruction {output!r}; expected one of {', '.join(RECONSTRUCTIONS)}"
             )
-        hidden = scaled(32, width)
+        hidden = scaled(32, width, MIN_PLAIN_CHANNELS)
         self.output = output
         self.layers = nn.Sequential(
             nn.Conv2d(2 * num_classes + image_channels, hidden, kernel_size=3, padding=1),
