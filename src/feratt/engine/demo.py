@@ -42,7 +42,7 @@ DEMO_CLASSES = ("neutral", "happy", "surprise", "sad", "anger", "disgust", "fear
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """What the demo renders and trains; the defaults take 2-3 minutes on 2 idle CPU cores.
+    """What the demo renders and trains; the defaults take 4-5 minutes on 2 idle CPU cores.
 
     Args:
         out_dir: where the report goes (its ``runs/`` and ``eval/`` are replaced on a rerun).
