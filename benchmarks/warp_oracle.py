@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,15 +23,30 @@ from feratt.checkpoint import load_checkpoint
 from feratt.data.batches import Batch
 from feratt.engine.demo import DemoSettings, demo_datamodule
 from feratt.losses import face_mask
-from feratt.models.alignment import moment_alignment
+from feratt.models.alignment import attention_face, moment_alignment
 from feratt.models.feratt import FERAtt
 from feratt.models.stn import apply_affine
 
-View = Callable[[FERAtt, Batch, Batch], tuple[torch.Tensor, torch.Tensor | None]]
+
+@dataclass(frozen=True)
+class Faces:
+    """One chunk of test faces: real, composited, and G_att's mask of the composites (aligned
+    models only, computed once per chunk)."""
+
+    real: Batch
+    synthetic: Batch
+    attention_mask: torch.Tensor | None
 
 
-def _through_model(pick: Callable[[Batch, Batch], torch.Tensor]) -> View:
-    return lambda model, real, batch: (model(pick(real, batch)).logits, pick(real, batch))
+View = Callable[[FERAtt, Faces], tuple[torch.Tensor, torch.Tensor | None]]
+
+
+def _through_model(pick: Callable[[Faces], torch.Tensor]) -> View:
+    def view(model: FERAtt, faces: Faces) -> tuple[torch.Tensor, torch.Tensor]:
+        images = pick(faces)
+        return model(images).logits, images
+
+    return view
 
 
 def _cut_out(model: FERAtt, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -39,34 +55,30 @@ def _cut_out(model: FERAtt, image: torch.Tensor, mask: torch.Tensor) -> tuple[to
     return model.forward_classifier(aligned).logits, aligned
 
 
-def _attention_mask(model: FERAtt, image: torch.Tensor) -> torch.Tensor:
-    return torch.sigmoid(model(image).attention_map).mean(1, keepdim=True)
-
-
 VIEWS: dict[str, View] = {
-    "real": _through_model(lambda real, batch: real.image),
-    "synthetic": _through_model(lambda real, batch: batch.image),
-    "synthetic un-warped": _through_model(lambda r, b: apply_affine(b.image, b.theta)),
-    "clean warped": _through_model(lambda real, batch: batch.clean),
-    "clean un-warped": _through_model(lambda r, b: apply_affine(b.clean, b.theta)),
+    "real": _through_model(lambda f: f.real.image),
+    "synthetic": _through_model(lambda f: f.synthetic.image),
+    "synthetic un-warped": _through_model(
+        lambda f: apply_affine(f.synthetic.image, f.synthetic.theta)
+    ),
+    "clean warped": _through_model(lambda f: f.synthetic.clean),
+    "clean un-warped": _through_model(lambda f: apply_affine(f.synthetic.clean, f.synthetic.theta)),
 }
 ALIGNED_VIEWS: dict[str, View] = {
-    "I_att, true-mask aligned": lambda model, real, batch: (
-        model(batch.image, face_mask=face_mask(batch.clean)).logits,
+    "I_att, true-mask aligned": lambda model, f: (
+        model(f.synthetic.image, face_mask=face_mask(f.synthetic.clean)).logits,
         None,
     ),
-    "true-mask cut-out": lambda model, real, batch: _cut_out(
-        model, batch.image, face_mask(batch.clean)
+    "true-mask cut-out": lambda model, f: _cut_out(
+        model, f.synthetic.image, face_mask(f.synthetic.clean)
     ),
-    "G_att-mask cut-out": lambda model, real, batch: _cut_out(
-        model, batch.image, _attention_mask(model, batch.image)
-    ),
+    "G_att-mask cut-out": lambda model, f: _cut_out(model, f.synthetic.image, f.attention_mask),
 }
 
 
-def mask_overlap(model: FERAtt, batch: Batch) -> tuple[float, float]:
+def mask_overlap(faces: Faces) -> tuple[float, float]:
     """(intersection, union) pixel counts of G_att's thresholded mask and the true face mask."""
-    predicted, true = _attention_mask(model, batch.image) > 0.5, face_mask(batch.clean) > 0.5
+    predicted, true = faces.attention_mask > 0.5, face_mask(faces.synthetic.clean) > 0.5
     return (predicted & true).sum().item(), (predicted | true).sum().item()
 
 
@@ -79,7 +91,7 @@ def main() -> None:
     datamodule = demo_datamodule(DemoSettings(seed=args.seed, progress_bar=False))
     datamodule.setup("fit")
     model = load_checkpoint(args.checkpoint).model.eval()
-    aligned = model.config.alignment == "moments"
+    aligned = model.has_attention and model.config.alignment == "moments"
     views = {**VIEWS, **(ALIGNED_VIEWS if aligned else {})}
     n, cpu = len(datamodule.faces["test"]), torch.device("cpu")
     hits, overlap = dict.fromkeys(views, 0), [0.0, 0.0]
@@ -89,9 +101,11 @@ def main() -> None:
                 index = torch.arange(start, min(n, start + 64))
                 real = datamodule.eval_batch("test", index, repeat, cpu, synthetic=False)
                 batch = datamodule.eval_batch("test", index, repeat, cpu, synthetic=True)
+                mask = attention_face(model(batch.image).attention_map) if aligned else None
+                faces = Faces(real, batch, mask)
                 shown = []
                 for name, view in views.items():
-                    logits, images = view(model, real, batch)
+                    logits, images = view(model, faces)
                     hits[name] += (logits.argmax(1) == batch.label).sum().item()
                     if images is not None:
                         shown.append(images[:12].expand(-1, 3, -1, -1))
@@ -99,7 +113,7 @@ def main() -> None:
                     picture = args.checkpoint.parent / "warp_oracle.png"
                     save_image(torch.cat(shown), picture, nrow=12)
                 if aligned:
-                    inside, either = mask_overlap(model, batch)
+                    inside, either = mask_overlap(faces)
                     overlap = [overlap[0] + inside, overlap[1] + either]
     names = list(views) + (["G_att mask IoU"] if aligned else [])
     scores = [f"{100 * hits[name] / (args.repeats * n):.2f}" for name in views]

@@ -16,7 +16,7 @@ from feratt.cli import main
 from feratt.data.labels import EXPRESSIONS
 from feratt.inference import Recognizer
 from feratt.inference.checkpoint_export import export_checkpoint, verification_faces
-from feratt.models.alignment import moment_alignment
+from feratt.models.alignment import attention_face, moment_alignment
 
 OUTPUTS = ["logits", "probabilities", "embedding", "attention_image", "attention_map"]
 
@@ -169,7 +169,7 @@ def test_moment_aligned_model_exports_its_alignment(fer_crops, tmp_path):
         head.weight.mul_(2000.0)
         head.bias.zero_()
         output = model(torch.from_numpy(verification_faces(fer_crops, 3, 64)))
-    theta = moment_alignment(torch.sigmoid(output.attention_map).mean(1, keepdim=True))
+    theta = moment_alignment(attention_face(output.attention_map))
     assert (theta - torch.eye(2, 3)).abs().amax() > 0.05
     checkpoint = save_checkpoint(tmp_path / "aligned.pt", model, classes=EXPRESSIONS[:7])
     report = export_checkpoint(

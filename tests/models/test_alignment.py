@@ -20,7 +20,12 @@ from feratt.data.compositing import (
 from feratt.data.preparation import ELLIPSE_AXES, ELLIPSE_CENTRE, ellipse_mask, prepare_faces
 from feratt.engine.attention_grid import attention_grid
 from feratt.engine.evaluate import predict_all
-from feratt.models.alignment import CANONICAL_AXES, CANONICAL_CENTRE, moment_alignment
+from feratt.models.alignment import (
+    CANONICAL_AXES,
+    CANONICAL_CENTRE,
+    attention_face,
+    moment_alignment,
+)
 from feratt.models.stn import apply_affine
 
 SIZE = 64
@@ -109,7 +114,7 @@ def test_an_aligned_model_classifies_the_aligned_attention_image() -> None:
     x = torch.rand(2, 1, SIZE, SIZE)
     with torch.no_grad():
         a, b = plain(x), aligned(x)
-        face = torch.sigmoid(b.attention_map).mean(1, keepdim=True)
+        face = attention_face(b.attention_map)
         expected = aligned._classify(apply_affine(b.attention_image, moment_alignment(face)))
     assert torch.equal(a.attention_image, b.attention_image)
     assert torch.allclose(b.logits, expected.logits, atol=1e-5)

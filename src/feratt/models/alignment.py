@@ -20,6 +20,12 @@ _MIN_AREA = 0.01
 _SCALE_RANGE = (0.2, 2.0)
 
 
+def attention_face(attention_map: torch.Tensor) -> torch.Tensor:
+    """(N, K, H, W) G_att logits -> (N, 1, H, W) face probability: sigmoid(A) averaged over the
+    K maps, the mask the ``moments`` alignment measures."""
+    return torch.sigmoid(attention_map).mean(1, keepdim=True)
+
+
 def _grid(size: int, like: torch.Tensor) -> torch.Tensor:
     """Pixel-centre coordinates in [-1, 1] (``affine_grid``'s ``align_corners=False``)."""
     return (torch.arange(size, device=like.device, dtype=like.dtype) * 2 + 1) / size - 1

@@ -34,7 +34,6 @@ class AttentionUNet(nn.Module):
         super().__init__()
         self.encoder = ResNet34Encoder(width, weights=encoder_weights)
         e1, e2, e3, e4 = self.encoder.out_channels
-        # No BN in the decoder: layers of a few channels die, hence the floor.
         c32, c64, c128, c256, c512 = (
             scaled(c, width, MIN_PLAIN_CHANNELS) for c in (32, 64, 128, 256, 512)
         )

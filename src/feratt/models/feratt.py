@@ -15,7 +15,7 @@ from torch import nn
 
 from feratt.config import ModelConfig
 from feratt.models._registry import register_model
-from feratt.models.alignment import ALIGNMENTS, moment_alignment
+from feratt.models.alignment import ALIGNMENTS, attention_face, moment_alignment
 from feratt.models.attention import AttentionUNet
 from feratt.models.layers import CLASSIFIER_NORMALIZATIONS, Normalize
 from feratt.models.output import FERAttOutput
@@ -122,7 +122,7 @@ class FERAtt(nn.Module):
             elif self.config.alignment == "moments":
                 face = face_mask
                 if face is None:
-                    face = torch.sigmoid(attention_map).mean(1, keepdim=True)
+                    face = attention_face(attention_map)
                 aligned_image = apply_affine(classifier_input, moment_alignment(face))
                 classifier_input = aligned_image
         return self._classify(
